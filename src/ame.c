@@ -1,0 +1,118 @@
+/*-------------------------------------------------------------------------
+ *
+ * ame.c
+ *	  Module entry point of the ame extension and the guard that every C
+ *	  trigger of the extension runs before it acts.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/trigger.h"
+#include "utils/builtins.h"
+
+#include "ame.h"
+
+PG_MODULE_MAGIC;
+
+static const char *event_name(TriggerEvent event);
+
+/*
+ * ame_check_trigger
+ *		Refuse to run a trigger function anywhere but where it was designed
+ *		to fire: called by the trigger manager, with the given timing, FOR
+ *		EACH ROW, and for one of the given events.  Misuse is a
+ *		configuration error of the trigger, hence 39P01.
+ */
+void
+ame_check_trigger(FunctionCallInfo fcinfo, const char *funcname,
+				  AmeTriggerTiming timing, int events)
+{
+	TriggerData *trigdata;
+	TriggerEvent ev;
+	int			this_event;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager",
+						funcname)));
+
+	trigdata = (TriggerData *) fcinfo->context;
+	ev = trigdata->tg_event;
+
+	if (!TRIGGER_FIRED_FOR_ROW(ev))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired FOR EACH ROW",
+						funcname)));
+
+	if (timing == AME_TRIG_BEFORE && !TRIGGER_FIRED_BEFORE(ev))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired BEFORE", funcname)));
+	if (timing == AME_TRIG_AFTER && !TRIGGER_FIRED_AFTER(ev))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired AFTER", funcname)));
+
+	if (TRIGGER_FIRED_BY_INSERT(ev))
+		this_event = AME_TRIG_INSERT;
+	else if (TRIGGER_FIRED_BY_UPDATE(ev))
+		this_event = AME_TRIG_UPDATE;
+	else if (TRIGGER_FIRED_BY_DELETE(ev))
+		this_event = AME_TRIG_DELETE;
+	else
+		this_event = 0;			/* TRUNCATE is never a row event */
+
+	if ((events & this_event) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" cannot be fired for %s",
+						funcname, event_name(ev))));
+}
+
+/*
+ * ame_required_column
+ *		The attribute number of a column a trigger needs, checking that it
+ *		exists (not dropped) and has the expected type.  A table that lacks
+ *		it is a trigger attached to the wrong table: 39P01.
+ */
+AttrNumber
+ame_required_column(TupleDesc tupdesc, const char *relname,
+					const char *funcname, const char *colname, Oid typid)
+{
+	int			i;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), colname) != 0)
+			continue;
+		if (typid != InvalidOid && att->atttypid != typid)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("column \"%s\" of relation \"%s\" must be of type %s for trigger function \"%s\"",
+							colname, relname, format_type_be(typid), funcname)));
+		return att->attnum;
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("relation \"%s\" has no column \"%s\" required by trigger function \"%s\"",
+					relname, colname, funcname)));
+	pg_unreachable();
+}
+
+static const char *
+event_name(TriggerEvent event)
+{
+	if (TRIGGER_FIRED_BY_INSERT(event))
+		return "INSERT";
+	if (TRIGGER_FIRED_BY_UPDATE(event))
+		return "UPDATE";
+	if (TRIGGER_FIRED_BY_DELETE(event))
+		return "DELETE";
+	return "TRUNCATE";
+}

@@ -1,0 +1,74 @@
+/*-------------------------------------------------------------------------
+ *
+ * ame.h
+ *	  Private declarations shared by the C sources of the ame extension.
+ *
+ * Each capability lives in its own file (identity.c, normalize.c, ...);
+ * this header holds only what more than one of them needs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AME_H
+#define AME_H
+
+#include "fmgr.h"
+#include "access/attnum.h"
+#include "access/tupdesc.h"
+#include "utils/uuid.h"
+
+#if PG_VERSION_NUM < 150000
+#error "ame requires PostgreSQL 15 or later"
+#endif
+
+/* ame.c: trigger guard shared by every C trigger of the extension */
+
+/* which trigger timings and events a trigger function accepts */
+#define AME_TRIG_INSERT		0x01
+#define AME_TRIG_UPDATE		0x02
+#define AME_TRIG_DELETE		0x04
+
+typedef enum AmeTriggerTiming
+{
+	AME_TRIG_BEFORE,
+	AME_TRIG_AFTER
+} AmeTriggerTiming;
+
+extern void ame_check_trigger(FunctionCallInfo fcinfo, const char *funcname,
+							  AmeTriggerTiming timing, int events);
+extern AttrNumber ame_required_column(TupleDesc tupdesc, const char *relname,
+									  const char *funcname, const char *colname,
+									  Oid typid);
+
+/* identity.c: who is acting, by the JWT claim GUCs */
+
+typedef enum AmeIdentityStatus
+{
+	AME_IDENTITY_NONE,			/* no claim set, or "sub" missing or null */
+	AME_IDENTITY_OK,			/* a valid uuid */
+	AME_IDENTITY_INVALID		/* a claim is set but unusable */
+} AmeIdentityStatus;
+
+typedef struct AmeIdentity
+{
+	AmeIdentityStatus status;
+	pg_uuid_t	uuid;			/* valid when status == AME_IDENTITY_OK */
+	const char *guc;			/* INVALID: the GUC holding the bad claim */
+	const char *raw;			/* INVALID: the offending text */
+	const char *detail;			/* INVALID: why it is unusable */
+} AmeIdentity;
+
+/*
+ * Look up the acting identity without raising an error.  The returned
+ * struct points into a backend-lifetime cache: copy what must outlive the
+ * next call.
+ */
+extern const AmeIdentity *ame_identity_lookup(void);
+extern bool ame_parse_uuid(const char *str, pg_uuid_t *out);
+
+/* rowcompare.c: "did this column's value really change?" */
+
+extern bool ame_datum_changed(Datum oldval, bool oldnull,
+							  Datum newval, bool newnull,
+							  Form_pg_attribute att);
+
+#endif							/* AME_H */
