@@ -13,8 +13,8 @@ EXTENSION = ame
 DATA = ame--1.0.sql
 PGFILEDESC = "ame - field-service data layer"
 
-REGRESS = install schema identity normalize updated_at views search_path \
-	other_schema uninstall
+REGRESS = install schema identity normalize updated_at views trigger_misuse \
+	search_path other_schema uninstall
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION = customer_number
 ISOLATION_OPTS = --inputdir=. --outputdir=output_iso

@@ -1,0 +1,64 @@
+#!/bin/bash
+# scripts/test.sh -- run every test of ame: pg_regress, isolation and pgTAP,
+# each against a throwaway cluster made by pg_virtualenv.  Prints the
+# failures' diffs and ends with the line "N passed, N failed"; exits
+# non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export LANG=C.UTF-8 LC_ALL=C.UTF-8
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+
+bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+# A throwaway cluster as the tests need it: pg_cron preloaded for the given
+# database (it can be created only there), logical WAL so that CREATE
+# PUBLICATION does not warn, and background workers for cron jobs.
+cluster() {
+	local crondb=$1; shift
+	pg_virtualenv \
+		-o shared_preload_libraries=pg_cron \
+		-o cron.database_name="$crondb" \
+		-o cron.use_background_workers=on \
+		-o max_worker_processes=32 \
+		-o wal_level=logical \
+		"$@"
+}
+
+logs=$(mktemp -d /tmp/ame-test.XXXXXX)
+status=0
+
+echo "== pg_regress"
+cluster contrib_regression make -s installcheck ISOLATION= PG_CONFIG="$PG_CONFIG" \
+	>"$logs/regress.log" 2>&1 || status=1
+cat "$logs/regress.log"
+[ -f regression.diffs ] && { cat regression.diffs; cp regression.diffs "$logs/"; }
+
+echo "== isolation"
+cluster contrib_regression make -s installcheck REGRESS= PG_CONFIG="$PG_CONFIG" \
+	>"$logs/isolation.log" 2>&1 || status=1
+cat "$logs/isolation.log"
+[ -f output_iso/regression.diffs ] && cat output_iso/regression.diffs
+
+echo "== pgTAP"
+cluster ame_tap sh -c 'createdb ame_tap && pg_prove --verbose -d ame_tap test/*.sql' \
+	>"$logs/pgtap.log" 2>&1
+tap_rc=$?
+cat "$logs/pgtap.log"
+
+# count: one per pg_regress or isolation test, one per pgTAP assertion
+passed=$(cat "$logs/regress.log" "$logs/isolation.log" | grep -cE '\.\.\. ok')
+failed=$(cat "$logs/regress.log" "$logs/isolation.log" | grep -cE '\.\.\. FAILED|\.\.\. failed')
+tap_ok=$(grep -cE '^ok [0-9]+' "$logs/pgtap.log")
+tap_notok=$(grep -cE '^not ok [0-9]+' "$logs/pgtap.log")
+passed=$((passed + tap_ok))
+failed=$((failed + tap_notok))
+if [ $tap_rc -ne 0 ] && [ "$tap_notok" -eq 0 ]; then
+	failed=$((failed + 1))		# a pgTAP file died or ran short of its plan
+fi
+if [ $status -ne 0 ] && [ "$failed" -eq 0 ]; then
+	failed=$((failed + 1))		# a suite failed before its tests ran
+fi
+
+echo "logs: $logs"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
