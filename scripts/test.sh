@@ -15,7 +15,7 @@ bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 # PUBLICATION does not warn, and background workers for cron jobs.
 cluster() {
 	local crondb=$1; shift
-	pg_virtualenv \
+	pg_virtualenv -t \
 		-o shared_preload_libraries=pg_cron \
 		-o cron.database_name="$crondb" \
 		-o cron.use_background_workers=on \

@@ -70,6 +70,16 @@ INSERT INTO ame_customers (company_name, service_tier, customer_number)
 VALUES ('N03', 'CORE', 'AME-000037'), ('N04', 'CORE', 'AME-000038');
 INSERT INTO ame_customers (company_name, service_tier)
 VALUES ('N05', 'CORE') RETURNING customer_number;
+-- numbers are checked in windows of upcoming values: a taken number far
+-- ahead is skipped too when the sequence gets there, and a number that is
+-- not exactly "AME-" and six digits does not block anything
+INSERT INTO ame_customers (company_name, service_tier, customer_number)
+VALUES ('W01', 'CORE', 'AME-002000'), ('W02', 'CORE', 'AME-0002001'),
+       ('W03', 'CORE', 'AME-002002x'), ('W04', 'CORE', 'AME-2003');
+SELECT setval('customer_sequence', 1998);
+INSERT INTO ame_customers (company_name, service_tier)
+SELECT 'W1' || i, 'CORE' FROM generate_series(1, 5) i
+RETURNING company_name, customer_number;
 -- past 999999 the number grows a digit instead of wrapping
 SELECT setval('customer_sequence', 999998);
 INSERT INTO ame_customers (company_name, service_tier)

@@ -68,6 +68,13 @@ static const char *const column_names[NUM_COLS] = {
 	"phone", "phone_extension", "email", "service_tier", "customer_number"
 };
 
+/*
+ * Generated numbers are checked against the numbers already taken in
+ * windows of this many sequence values: one index range scan per window
+ * instead of one probe per row.
+ */
+#define NUMBER_WINDOW		1024
+
 /* per-statement state, kept in fn_extra */
 typedef struct NormalizeState
 {
@@ -75,21 +82,24 @@ typedef struct NormalizeState
 	AttrNumber	attnum[NUM_COLS];
 	Oid			seqid;			/* customer_sequence */
 	Oid			number_index;	/* unique index on customer_number, or 0 */
+	/* numbers taken in [window_start, window_end], when window_end > 0 */
+	int64		window_start;
+	int64		window_end;
+	uint8		taken[NUMBER_WINDOW / 8];
 } NormalizeState;
 
-/* a column's new value, collected before the tuple is rebuilt */
+/* the new values of the trigger's columns, before the tuple is rebuilt */
 typedef struct NewValues
 {
 	int			n;
-	int			cols[NUM_COLS];
+	int			cols[NUM_COLS];	/* COL_* */
 	Datum		values[NUM_COLS];
 	bool		nulls[NUM_COLS];
 } NewValues;
 
 static NormalizeState *get_state(FunctionCallInfo fcinfo, Relation rel);
 static Oid	find_number_index(Relation rel, AttrNumber attnum);
-static void set_column(NewValues *nv, const NormalizeState *state, int col,
-					   const char *value);
+static void set_column(NewValues *nv, int col, const char *value);
 static bool is_space(char c);
 static void trim(const char **s, int *len);
 static int	keep_digits(const char *s, int len, char *out);
@@ -99,9 +109,11 @@ static void normalize_phone(const char *s, int len, char **phone,
 static char *normalize_extension(const char *s, int len);
 static char *normalize_email(const char *s, int len);
 static const char *normalize_tier(const char *s, int len);
-static char *next_customer_number(Relation rel, const NormalizeState *state);
-static bool customer_number_taken(Relation rel, Oid indexoid,
-								  const char *number);
+static char *format_customer_number(int64 value);
+static char *next_customer_number(Relation rel, NormalizeState *state);
+static void scan_number_window(Relation rel, NormalizeState *state,
+							   int64 start);
+static int	digits_of(int64 value);
 
 PG_FUNCTION_INFO_V1(normalize_customer_data);
 
@@ -172,10 +184,10 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 
 		normalize_phone(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
 						&phone, &extension);
-		set_column(&nv, state, COL_PHONE, phone);
+		set_column(&nv, COL_PHONE, phone);
 		if (extension != NULL)
 		{
-			set_column(&nv, state, COL_EXTENSION, extension);
+			set_column(&nv, COL_EXTENSION, extension);
 			look[COL_EXTENSION] = false;
 		}
 	}
@@ -184,7 +196,7 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 	{
 		text	   *t = DatumGetTextPP(vals[COL_EXTENSION]);
 
-		set_column(&nv, state, COL_EXTENSION,
+		set_column(&nv, COL_EXTENSION,
 				   normalize_extension(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
 	}
 
@@ -192,7 +204,7 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 	{
 		text	   *t = DatumGetTextPP(vals[COL_EMAIL]);
 
-		set_column(&nv, state, COL_EMAIL,
+		set_column(&nv, COL_EMAIL,
 				   normalize_email(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
 	}
 
@@ -201,7 +213,7 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 	{
 		text	   *t = DatumGetTextPP(vals[COL_TIER]);
 
-		set_column(&nv, state, COL_TIER,
+		set_column(&nv, COL_TIER,
 				   normalize_tier(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
 	}
 
@@ -220,46 +232,51 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 		}
 
 		if (len > 0)
-			set_column(&nv, state, COL_NUMBER, pnstrdup(s, len));
+			set_column(&nv, COL_NUMBER, pnstrdup(s, len));
 		else if (is_update)
 		{
 			/* NULL or blank on UPDATE keeps the number the row had */
 			int			n = nv.n++;
 
-			nv.cols[n] = state->attnum[COL_NUMBER];
+			nv.cols[n] = COL_NUMBER;
 			nv.values[n] = oldvals[COL_NUMBER];
 			nv.nulls[n] = oldnulls[COL_NUMBER];
 		}
 		else
-			set_column(&nv, state, COL_NUMBER,
+			set_column(&nv, COL_NUMBER,
 					   next_customer_number(rel, state));
 	}
 
-	/* drop the values that normalization left as they were */
-	for (col = 0; col < nv.n;)
+	/* keep only the values that normalization really changed */
 	{
-		AttrNumber	attnum = nv.cols[col];
-		bool		isnull;
-		Datum		cur = heap_getattr(newtuple, attnum, tupdesc, &isnull);
+		int			attnums[NUM_COLS];
+		Datum		values[NUM_COLS];
+		bool		isnull[NUM_COLS];
+		int			n = 0;
+		int			i;
 
-		if (ame_datum_changed(cur, isnull, nv.values[col], nv.nulls[col],
-							  TupleDescAttr(tupdesc, attnum - 1)))
-			col++;
-		else
+		for (i = 0; i < nv.n; i++)
 		{
-			nv.n--;
-			nv.cols[col] = nv.cols[nv.n];
-			nv.values[col] = nv.values[nv.n];
-			nv.nulls[col] = nv.nulls[nv.n];
+			int			c = nv.cols[i];
+			AttrNumber	attnum = state->attnum[c];
+
+			if (!ame_datum_changed(vals[c], nulls[c],
+								   nv.values[i], nv.nulls[i],
+								   TupleDescAttr(tupdesc, attnum - 1)))
+				continue;
+			attnums[n] = attnum;
+			values[n] = nv.values[i];
+			isnull[n] = nv.nulls[i];
+			n++;
 		}
+
+		if (n == 0)
+			return PointerGetDatum(newtuple);
+
+		return PointerGetDatum(heap_modify_tuple_by_cols(newtuple, tupdesc, n,
+														 attnums, values,
+														 isnull));
 	}
-
-	if (nv.n == 0)
-		return PointerGetDatum(newtuple);
-
-	return PointerGetDatum(heap_modify_tuple_by_cols(newtuple, tupdesc, nv.n,
-													 nv.cols, nv.values,
-													 nv.nulls));
 }
 
 /*
@@ -334,12 +351,11 @@ find_number_index(Relation rel, AttrNumber attnum)
 
 /* Queue a new text value for one of the trigger's columns (NULL: SQL NULL). */
 static void
-set_column(NewValues *nv, const NormalizeState *state, int col,
-		   const char *value)
+set_column(NewValues *nv, int col, const char *value)
 {
 	int			n = nv->n++;
 
-	nv->cols[n] = state->attnum[col];
+	nv->cols[n] = col;
 	nv->nulls[n] = (value == NULL);
 	nv->values[n] = value ? CStringGetTextDatum(value) : (Datum) 0;
 }
@@ -569,64 +585,140 @@ normalize_tier(const char *s, int len)
 	pg_unreachable();
 }
 
+/* "AME-" and the value, zero-padded to at least six digits */
+static char *
+format_customer_number(int64 value)
+{
+	return psprintf("AME-%06lld", (long long) value);
+}
+
+/* number of decimal digits the formatted value has (at least six) */
+static int
+digits_of(int64 value)
+{
+	int			n = 1;
+
+	while (value >= 10)
+	{
+		value /= 10;
+		n++;
+	}
+	return Max(n, 6);
+}
+
 /*
  * next_customer_number
- *		"AME-" and the next sequence value, at least six digits, skipping
- *		any number a row already has (given explicitly, for example by an
- *		import).
+ *		The next sequence value, formatted, skipping any number a row
+ *		already has (given explicitly, for example by an import).
+ *
+ * Probing the unique index for every generated number would cost a btree
+ * descent per row.  Instead the numbers already taken are read for a
+ * whole window of NUMBER_WINDOW upcoming values with one range scan, and
+ * the values the sequence hands out inside the window are checked
+ * against that bitmap.  Normally the window is empty, since it lies
+ * beyond every number generated so far.
  */
 static char *
-next_customer_number(Relation rel, const NormalizeState *state)
+next_customer_number(Relation rel, NormalizeState *state)
 {
 	for (;;)
 	{
 		int64		value;
-		char	   *number;
+		int64		bit;
 
 		CHECK_FOR_INTERRUPTS();
 
 		/* the INSERT right on the table is the gate, not the sequence's */
 		value = nextval_internal(state->seqid, false);
-		number = psprintf("AME-%06lld", (long long) value);
 
-		if (!OidIsValid(state->number_index) ||
-			!customer_number_taken(rel, state->number_index, number))
-			return number;
-		pfree(number);
+		if (!OidIsValid(state->number_index))
+			return format_customer_number(value);
+
+		if (state->window_end == 0 ||
+			value < state->window_start || value > state->window_end)
+			scan_number_window(rel, state, value);
+
+		bit = value - state->window_start;
+		if ((state->taken[bit / 8] & (1 << (bit % 8))) == 0)
+			return format_customer_number(value);
 	}
 }
 
 /*
- * customer_number_taken
- *		Probe the unique index for the number with a dirty snapshot, so that
- *		a number inserted by a transaction still in progress counts as taken
- *		too (a plain MVCC probe would miss it, and our insert would then
- *		wait for that transaction and fail if it commits).
+ * scan_number_window
+ *		Read which numbers in [start, start + NUMBER_WINDOW) -- cut at the
+ *		next change of digit count, where the text order breaks -- are
+ *		taken.  The scan uses a dirty snapshot, so that a number inserted
+ *		by a transaction still in progress counts as taken too (a plain
+ *		MVCC scan would miss it, and our insert would then wait for that
+ *		transaction and fail if it commits).
  */
-static bool
-customer_number_taken(Relation rel, Oid indexoid, const char *number)
+static void
+scan_number_window(Relation rel, NormalizeState *state, int64 start)
 {
+	int			width = digits_of(start);
+	int64		end;
+	int64		limit = 1;
 	Relation	idx;
 	SnapshotData dirty;
-	ScanKeyData key;
+	ScanKeyData keys[2];
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	bool		found;
+	int			i;
+
+	/* the last value of the window, without overflowing near INT64_MAX */
+	end = (start > PG_INT64_MAX - (NUMBER_WINDOW - 1)) ?
+		PG_INT64_MAX : start + NUMBER_WINDOW - 1;
+	if (width < 19)
+	{
+		for (i = 0; i < width; i++)
+			limit *= 10;
+		if (end > limit - 1)
+			end = limit - 1;
+	}
+
+	memset(state->taken, 0, sizeof(state->taken));
+	state->window_start = start;
+	state->window_end = end;
 
 	/* the executor already holds RowExclusiveLock on the table's indexes */
-	idx = index_open(indexoid, RowExclusiveLock);
+	idx = index_open(state->number_index, RowExclusiveLock);
 	InitDirtySnapshot(dirty);
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   idx->rd_indcollation[0], F_TEXTEQ,
-						   CStringGetTextDatum(number));
+	ScanKeyEntryInitialize(&keys[0], 0, 1, BTGreaterEqualStrategyNumber,
+						   InvalidOid, idx->rd_indcollation[0], F_TEXT_GE,
+						   CStringGetTextDatum(format_customer_number(start)));
+	ScanKeyEntryInitialize(&keys[1], 0, 1, BTLessEqualStrategyNumber,
+						   InvalidOid, idx->rd_indcollation[0], F_TEXT_LE,
+						   CStringGetTextDatum(format_customer_number(end)));
 
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, &dirty, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	scan = index_beginscan(rel, idx, &dirty, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, state->attnum[COL_NUMBER], &isnull);
+		text	   *t;
+		const char *p;
+		int			len;
+		int64		value = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (isnull)
+			continue;
+		t = DatumGetTextPP(d);
+		p = VARDATA_ANY(t);
+		len = VARSIZE_ANY_EXHDR(t);
+
+		/* only "AME-" and exactly width digits can equal a number we make */
+		if (len != 4 + width || memcmp(p, "AME-", 4) != 0)
+			continue;
+		for (i = 4; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+			value = value * 10 + (p[i] - '0');
+		if (i == len && value >= start && value <= end)
+			state->taken[(value - start) / 8] |= 1 << ((value - start) % 8);
+	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, RowExclusiveLock);
-
-	return found;
 }

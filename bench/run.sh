@@ -1,0 +1,15 @@
+#!/bin/bash
+# bench/run.sh [NAME...] -- run the benchmarks (default: all) in a throwaway
+# cluster and print their ratios.  Not part of the test suite: timings
+# belong here, never in a test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export LANG=C.UTF-8 LC_ALL=C.UTF-8
+bash scripts/setup.sh
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(normalize)
+for name in "${names[@]}"; do
+	echo "== bench/$name"
+	pg_virtualenv -t -o shared_buffers=1GB -o max_wal_size=8GB -o wal_level=logical \
+		psql -X -q -v ON_ERROR_STOP=1 -f "bench/$name.sql"
+done
