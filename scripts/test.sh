@@ -39,13 +39,16 @@ cluster contrib_regression make -s installcheck REGRESS= PG_CONFIG="$PG_CONFIG" 
 cat "$logs/isolation.log"
 [ -f output_iso/regression.diffs ] && cat output_iso/regression.diffs
 
-echo "== pgTAP"
-cluster ame_tap sh -c 'createdb ame_tap && pg_prove --verbose -d ame_tap test/*.sql' \
-	>"$logs/pgtap.log" 2>&1
+echo "== pgTAP (test/*.sql by pg_prove) and TAP scripts (test/*.t by prove)"
+cluster ame_tap sh -c 'createdb ame_tap || exit 1
+	rc=0
+	pg_prove --verbose -d ame_tap test/*.sql || rc=1
+	prove --verbose test/*.t || rc=1
+	exit $rc' >"$logs/pgtap.log" 2>&1
 tap_rc=$?
 cat "$logs/pgtap.log"
 
-# count: one per pg_regress or isolation test, one per pgTAP assertion
+# count: one per pg_regress or isolation test, one per TAP assertion
 passed=$(cat "$logs/regress.log" "$logs/isolation.log" | grep -cE '\.\.\. ok')
 failed=$(cat "$logs/regress.log" "$logs/isolation.log" | grep -cE '\.\.\. FAILED|\.\.\. failed')
 tap_ok=$(grep -cE '^ok [0-9]+' "$logs/pgtap.log")

@@ -1,0 +1,50 @@
+#!/bin/bash
+# test/dump_restore.t -- pg_dump / pg_restore of a database using ame loses
+# nothing: every row comes back exactly once, sequences continue where they
+# were, and the restored database works.  TAP output, run by prove inside a
+# throwaway cluster (scripts/test.sh).
+set -u
+n=0; failed=0
+ok() { n=$((n+1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not ok $n - $3"; echo "#   got: '$1'"; echo "#   expected: '$2'"; failed=$((failed+1)); fi; }
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+
+echo "1..9"
+dumpfile=$(mktemp /tmp/ame-dump.XXXXXX)
+dropdb --if-exists ame_dump_src >/dev/null 2>&1; dropdb --if-exists ame_dump_dst >/dev/null 2>&1
+createdb ame_dump_src && createdb ame_dump_dst || { echo "Bail out! createdb failed"; exit 1; }
+q ame_dump_src "CREATE EXTENSION ame" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d ame_dump_src -f demo/sample_data.sql >/dev/null || { echo "Bail out! sample data failed"; exit 1; }
+# bookkeeping rows too, and a sequence that has moved on
+q ame_dump_src "INSERT INTO import_batches (source_file, import_type, status, total_records)
+                VALUES ('a.csv', 'customers', 'completed', 3)" >/dev/null
+q ame_dump_src "INSERT INTO system_maintenance_log (operation, affected_rows) VALUES ('session_cleanup', 0)" >/dev/null
+q ame_dump_src "SELECT setval('customer_sequence', 5000)" >/dev/null
+
+tables="ame_customers ame_technicians ame_visits ame_visit_progress ame_visit_sessions
+        ame_visit_sessions_archive device_inventory system_maintenance_log import_batches
+        import_errors ame_audit_logs"
+fingerprint() {
+	local db=$1 out="" t
+	for t in $tables; do
+		out="$out $t:$(q "$db" "SELECT count(*) || '/' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM $t x")"
+	done
+	echo "$out"
+}
+
+src=$(fingerprint ame_dump_src)
+pg_dump -Fc -f "$dumpfile" ame_dump_src
+ok "$?" "0" "pg_dump succeeds"
+pg_restore -d ame_dump_dst "$dumpfile" 2>/tmp/ame-restore.err
+ok "$?" "0" "pg_restore with default options succeeds"
+ok "$(cat /tmp/ame-restore.err)" "" "pg_restore prints no error"
+dst=$(fingerprint ame_dump_dst)
+ok "$dst" "$src" "every row of every table comes back exactly once, unchanged"
+ok "$(q ame_dump_dst "SELECT count(*) FROM ame_customers")" "300" "300 customers restored"
+ok "$(q ame_dump_dst "SELECT last_value FROM customer_sequence")" "5000" "customer_sequence continues where it was"
+ok "$(q ame_dump_dst "INSERT INTO ame_customers (company_name, service_tier) VALUES ('After restore', 'core') RETURNING customer_number")" \
+   "AME-005001" "a new customer gets the next number"
+ok "$(q ame_dump_dst "SELECT extversion FROM pg_extension WHERE extname = 'ame'")" "1.0" "the extension is restored as an extension"
+ok "$(q ame_dump_dst "SELECT count(*) FROM technician_performance")" "12" "the views work after the restore"
+
+dropdb ame_dump_src; dropdb ame_dump_dst; rm -f "$dumpfile" /tmp/ame-restore.err
+[ $failed -eq 0 ]
