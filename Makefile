@@ -10,11 +10,14 @@ OBJS = \
 	src/timestamps.o
 
 EXTENSION = ame
-DATA = ame--1.0.sql
+# the install script is assembled from the pieces in src/sql/, one per area
+DATA_built = ame--1.0.sql
 PGFILEDESC = "ame - field-service data layer"
 
-REGRESS = install schema identity normalize updated_at views trigger_misuse \
-	search_path other_schema uninstall
+# pg_regress: install first and uninstall last; each area's files between
+REGRESS_CORE = schema identity normalize updated_at views trigger_misuse \
+	search_path other_schema
+REGRESS = install $(REGRESS_CORE) uninstall
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION = customer_number
 ISOLATION_OPTS = --inputdir=. --outputdir=output_iso
@@ -28,3 +31,6 @@ EXTRA_CLEAN = results output_iso regression.diffs regression.out
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+ame--1.0.sql: $(sort $(wildcard src/sql/*.sql))
+	cat $^ > $@

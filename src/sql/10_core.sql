@@ -1,7 +1,4 @@
-/* ame--1.0.sql */
-
--- complain if script is sourced in psql, rather than via CREATE EXTENSION
-\echo Use "CREATE EXTENSION ame" to load this file. \quit
+/* src/sql/10_core.sql: identity, normalization, schema, updated_at, BI views */
 
 --
 -- Identity
@@ -420,6 +417,7 @@ COMMENT ON VIEW @extschema@.service_tier_metrics IS
 
 --
 -- pg_dump: every table that holds user data, and its sequences
+-- (later pieces register their own)
 --
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.customer_sequence', '');
