@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
 bash scripts/setup.sh
+# one benchmark at a time on this machine, or the timings mean nothing
+exec 9>/tmp/ame-bench.lock
+flock 9
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(normalize)
 for name in "${names[@]}"; do
