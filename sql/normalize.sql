@@ -80,6 +80,12 @@ SELECT setval('customer_sequence', 1998);
 INSERT INTO ame_customers (company_name, service_tier)
 SELECT 'W1' || i, 'CORE' FROM generate_series(1, 5) i
 RETURNING company_name, customer_number;
+-- an explicit number and generated ones in the same statement
+SELECT setval('customer_sequence', 2099);
+INSERT INTO ame_customers (company_name, service_tier, customer_number)
+VALUES ('X1', 'CORE', NULL), ('X2', 'CORE', 'AME-002101'), ('X3', 'CORE', NULL),
+       ('X4', 'CORE', ' AME-002103 '), ('X5', 'CORE', NULL)
+RETURNING company_name, customer_number;
 -- past 999999 the number grows a digit instead of wrapping
 SELECT setval('customer_sequence', 999998);
 INSERT INTO ame_customers (company_name, service_tier)
@@ -198,6 +204,33 @@ UPDATE ame_customers SET site_name = 'Depot' WHERE company_name = 'Legacy'
 RETURNING email, phone, site_name;
 UPDATE ame_customers SET email = email || ' ' WHERE company_name = 'Legacy';
 \echo :LAST_ERROR_SQLSTATE
+
+-- a restore loads what was dumped: values stored while the trigger was
+-- bypassed are kept instead of failing the load (pg_restore sets
+-- application_name, a plain dump script sets row_security off)
+SET application_name = 'pg_restore';
+INSERT INTO ame_customers (company_name, service_tier, customer_number, email, phone, phone_extension)
+VALUES ('Restored legacy', 'CORE', 'OLD-2', 'Legacy At Example', 'n/a', 'front desk'),
+       ('Restored clean', 'core', 'OLD-3', ' Ops@Example.COM ', '555-1234 x5', NULL)
+RETURNING customer_number, email, phone, phone_extension, service_tier;
+RESET application_name;
+SET row_security = off;
+INSERT INTO ame_customers (company_name, service_tier, customer_number, email)
+VALUES ('Restored plain', 'CORE', 'OLD-4', 'still not an email')
+RETURNING customer_number, email;
+-- the CHECK constraints still hold during a restore
+\set VERBOSITY terse
+INSERT INTO ame_customers (company_name, service_tier, customer_number)
+VALUES ('Restored bad tier', 'gold', 'OLD-5');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+RESET row_security;
+-- and outside a restore the rules apply again
+INSERT INTO ame_customers (company_name, service_tier, email) VALUES ('After', 'CORE', 'still not an email');
+\echo :LAST_ERROR_SQLSTATE
+
+-- only the owner may attach the trigger to a table (it draws numbers)
+SELECT has_function_privilege('public', 'normalize_customer_data()', 'EXECUTE') AS public_may_attach;
 
 DELETE FROM ame_customers;
 SELECT setval('customer_sequence', 1, false);

@@ -44,7 +44,9 @@
 #include "utils/fmgroids.h"
 #include "utils/formatting.h"
 #include "utils/lsyscache.h"
+#include "utils/guc.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 
 #include "ame.h"
@@ -82,6 +84,7 @@ typedef struct NormalizeState
 	AttrNumber	attnum[NUM_COLS];
 	Oid			seqid;			/* customer_sequence */
 	Oid			number_index;	/* unique index on customer_number, or 0 */
+	bool		lenient;		/* a restore: keep what cannot be normalized */
 	/* numbers taken in [window_start, window_end], when window_end > 0 */
 	int64		window_start;
 	int64		window_end;
@@ -104,11 +107,13 @@ static bool is_space(char c);
 static void trim(const char **s, int *len);
 static int	keep_digits(const char *s, int len, char *out);
 static const char *find_extension(const char *s, int len, int *number_len);
-static void normalize_phone(const char *s, int len, char **phone,
-							char **extension);
-static char *normalize_extension(const char *s, int len);
-static char *normalize_email(const char *s, int len);
-static const char *normalize_tier(const char *s, int len);
+static void normalize_phone(const char *s, int len, bool lenient,
+							char **phone, char **extension);
+static char *normalize_extension(const char *s, int len, bool lenient);
+static char *normalize_email(const char *s, int len, bool lenient);
+static const char *normalize_tier(const char *s, int len, bool lenient);
+static bool restoring(void);
+static void note_taken_number(NormalizeState *state, const char *s, int len);
 static char *format_customer_number(int64 value);
 static char *next_customer_number(Relation rel, NormalizeState *state);
 static void scan_number_window(Relation rel, NormalizeState *state,
@@ -182,7 +187,7 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 		char	   *phone;
 		char	   *extension;
 
-		normalize_phone(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
+		normalize_phone(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), state->lenient,
 						&phone, &extension);
 		set_column(&nv, COL_PHONE, phone);
 		if (extension != NULL)
@@ -197,7 +202,8 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 		text	   *t = DatumGetTextPP(vals[COL_EXTENSION]);
 
 		set_column(&nv, COL_EXTENSION,
-				   normalize_extension(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
+				   normalize_extension(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
+									   state->lenient));
 	}
 
 	if (look[COL_EMAIL] && !nulls[COL_EMAIL])
@@ -205,7 +211,8 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 		text	   *t = DatumGetTextPP(vals[COL_EMAIL]);
 
 		set_column(&nv, COL_EMAIL,
-				   normalize_email(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
+				   normalize_email(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
+								   state->lenient));
 	}
 
 	/* a NULL tier is left to the NOT NULL constraint */
@@ -214,7 +221,8 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 		text	   *t = DatumGetTextPP(vals[COL_TIER]);
 
 		set_column(&nv, COL_TIER,
-				   normalize_tier(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
+				   normalize_tier(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
+								  state->lenient));
 	}
 
 	if (look[COL_NUMBER])
@@ -232,7 +240,11 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 		}
 
 		if (len > 0)
+		{
+			/* a number given in this statement is taken for the generator */
+			note_taken_number(state, s, len);
 			set_column(&nv, COL_NUMBER, pnstrdup(s, len));
+		}
 		else if (is_update)
 		{
 			/* NULL or blank on UPDATE keeps the number the row had */
@@ -315,6 +327,7 @@ get_state(FunctionCallInfo fcinfo, Relation rel)
 
 	state->number_index = find_number_index(rel,
 											state->attnum[COL_NUMBER]);
+	state->lenient = restoring();
 	fcinfo->flinfo->fn_extra = state;
 	return state;
 }
@@ -445,7 +458,8 @@ find_extension(const char *s, int len, int *number_len)
  *		has no extension.
  */
 static void
-normalize_phone(const char *s, int len, char **phone, char **extension)
+normalize_phone(const char *s, int len, bool lenient, char **phone,
+				char **extension)
 {
 	const char *orig = s;
 	int			origlen = len;
@@ -463,23 +477,31 @@ normalize_phone(const char *s, int len, char **phone, char **extension)
 	ext = find_extension(s, len, &number_len);
 	if (ext != NULL)
 	{
-		*extension = normalize_extension(ext, len - (int) (ext - s));
+		*extension = normalize_extension(ext, len - (int) (ext - s), lenient);
 		len = number_len;
 	}
 
 	digits = palloc(len + 1);
 	if (keep_digits(s, len, digits) == 0)
+	{
+		if (lenient)
+		{
+			*phone = pnstrdup(orig, origlen);
+			*extension = NULL;
+			return;
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid phone number \"%s\"",
 						pnstrdup(orig, origlen)),
 				 errdetail("A phone number must contain at least one digit before any extension.")));
+	}
 	*phone = digits;
 }
 
 /* Digits of an extension; NULL when blank. */
 static char *
-normalize_extension(const char *s, int len)
+normalize_extension(const char *s, int len, bool lenient)
 {
 	const char *orig = s;
 	int			origlen = len;
@@ -492,6 +514,8 @@ normalize_extension(const char *s, int len)
 
 	digits = palloc(len + 1);
 	n = keep_digits(s, len, digits);
+	if (lenient && (n == 0 || n > MAX_EXTENSION_DIGITS))
+		return pnstrdup(orig, origlen);
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -514,8 +538,10 @@ normalize_extension(const char *s, int len)
  *		characters, and a domain of non-empty dot-separated labels.
  */
 static char *
-normalize_email(const char *s, int len)
+normalize_email(const char *s, int len, bool lenient)
 {
+	const char *orig = s;
+	int			origlen = len;
 	char	   *email;
 	char	   *at = NULL;
 	bool		ascii = true;
@@ -556,16 +582,20 @@ normalize_email(const char *s, int len)
 	}
 
 	if (!valid)
+	{
+		if (lenient)
+			return pnstrdup(orig, origlen);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid email address \"%s\"", pnstrdup(s, len)),
+				 errmsg("invalid email address \"%s\"", pnstrdup(orig, origlen)),
 				 errdetail("An email address must have the form local@domain, without spaces.")));
+	}
 	return email;
 }
 
 /* The canonical tier name; error 22023 when it is not one. */
 static const char *
-normalize_tier(const char *s, int len)
+normalize_tier(const char *s, int len, bool lenient)
 {
 	static const char *const tiers[] = {"CORE", "ASSURE", "GUARDIAN"};
 	const char *orig = s;
@@ -578,11 +608,60 @@ normalize_tier(const char *s, int len)
 			pg_strncasecmp(s, tiers[i], len) == 0)
 			return tiers[i];
 
+	/* the CHECK constraint still has the last word */
+	if (lenient)
+		return pnstrdup(orig, origlen);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid service tier \"%s\"", pnstrdup(orig, origlen)),
 			 errhint("Valid service tiers are CORE, ASSURE and GUARDIAN.")));
 	pg_unreachable();
+}
+
+/*
+ * restoring
+ *		True in a session that is restoring a dump: pg_restore sets
+ *		application_name, and a plain-format dump script sets row_security
+ *		off.  A restore must load what was dumped, so values that cannot be
+ *		normalized (stored while the trigger was bypassed) are kept as they
+ *		are instead of failing the whole table's load.  Valid values are
+ *		normalized as always, which leaves dumped values unchanged.
+ */
+static bool
+restoring(void)
+{
+	const char *appname = GetConfigOption("application_name", true, false);
+
+	return !row_security ||
+		(appname != NULL && strcmp(appname, "pg_restore") == 0);
+}
+
+/*
+ * note_taken_number
+ *		An explicit customer number given in this statement: if it falls in
+ *		the current window of upcoming values, mark it taken, so that a
+ *		later row of the same statement does not generate it.
+ */
+static void
+note_taken_number(NormalizeState *state, const char *s, int len)
+{
+	int64		value = 0;
+	int			i;
+
+	if (state->window_end == 0 || len < 4 + 6 || memcmp(s, "AME-", 4) != 0)
+		return;
+	for (i = 4; i < len; i++)
+	{
+		if (s[i] < '0' || s[i] > '9' || value > (PG_INT64_MAX - 9) / 10)
+			return;
+		value = value * 10 + (s[i] - '0');
+	}
+	/* only the canonical spelling equals a generated number */
+	if (len - 4 != digits_of(value))
+		return;
+	if (value >= state->window_start && value <= state->window_end)
+		state->taken[(value - state->window_start) / 8] |=
+			1 << ((value - state->window_start) % 8);
 }
 
 /* "AME-" and the value, zero-padded to at least six digits */

@@ -21,6 +21,9 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'normalize_customer_data'
 LANGUAGE C;
 
+-- attaching it elsewhere would let anyone draw customer numbers
+REVOKE EXECUTE ON FUNCTION @extschema@.normalize_customer_data() FROM PUBLIC;
+
 COMMENT ON FUNCTION @extschema@.normalize_customer_data() IS
 'BEFORE INSERT OR UPDATE row trigger of ame_customers: canonical phone, extension, email, service tier and customer number';
 
