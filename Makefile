@@ -4,9 +4,12 @@ MODULE_big = ame
 OBJS = \
 	$(WIN32RES) \
 	src/ame.o \
+	src/audit.o \
 	src/identity.o \
 	src/normalize.o \
+	src/realtime.o \
 	src/rowcompare.o \
+	src/sessions.o \
 	src/timestamps.o
 
 EXTENSION = ame

@@ -229,6 +229,24 @@ RESET row_security;
 INSERT INTO ame_customers (company_name, service_tier, email) VALUES ('After', 'CORE', 'still not an email');
 \echo :LAST_ERROR_SQLSTATE
 
+-- the leniency is the owner's (who could bypass the trigger anyway): an
+-- ordinary role that sets the same signals still gets the errors
+CREATE ROLE ame_clerk;
+GRANT INSERT, SELECT ON ame_customers TO ame_clerk;
+SET ROLE ame_clerk;
+SET application_name = 'pg_restore';
+INSERT INTO ame_customers (company_name, service_tier, email) VALUES ('Sneaky', 'CORE', 'not an email');
+\echo :LAST_ERROR_SQLSTATE
+RESET application_name;
+SET row_security = off;
+INSERT INTO ame_customers (company_name, service_tier, phone) VALUES ('Sneaky', 'CORE', 'call me');
+\echo :LAST_ERROR_SQLSTATE
+RESET row_security;
+RESET ROLE;
+SELECT count(*) AS sneaky_rows FROM ame_customers WHERE company_name = 'Sneaky';
+REVOKE ALL ON ame_customers FROM ame_clerk;
+DROP ROLE ame_clerk;
+
 -- only the owner may attach the trigger to a table (it draws numbers)
 SELECT has_function_privilege('public', 'normalize_customer_data()', 'EXECUTE') AS public_may_attach;
 

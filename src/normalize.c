@@ -48,6 +48,8 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/acl.h"
 
 #include "ame.h"
 
@@ -76,6 +78,7 @@ static const char *const column_names[NUM_COLS] = {
  * instead of one probe per row.
  */
 #define NUMBER_WINDOW		1024
+#define WINDOW_LIFETIME_US	5000	/* 5 ms */
 
 /* per-statement state, kept in fn_extra */
 typedef struct NormalizeState
@@ -88,6 +91,7 @@ typedef struct NormalizeState
 	/* numbers taken in [window_start, window_end], when window_end > 0 */
 	int64		window_start;
 	int64		window_end;
+	TimestampTz window_read;	/* when; a window is trusted this long */
 	uint8		taken[NUMBER_WINDOW / 8];
 } NormalizeState;
 
@@ -112,7 +116,7 @@ static void normalize_phone(const char *s, int len, bool lenient,
 static char *normalize_extension(const char *s, int len, bool lenient);
 static char *normalize_email(const char *s, int len, bool lenient);
 static const char *normalize_tier(const char *s, int len, bool lenient);
-static bool restoring(void);
+static bool restoring(Relation rel);
 static void note_taken_number(NormalizeState *state, const char *s, int len);
 static char *format_customer_number(int64 value);
 static char *next_customer_number(Relation rel, NormalizeState *state);
@@ -327,7 +331,7 @@ get_state(FunctionCallInfo fcinfo, Relation rel)
 
 	state->number_index = find_number_index(rel,
 											state->attnum[COL_NUMBER]);
-	state->lenient = restoring();
+	state->lenient = restoring(rel);
 	fcinfo->flinfo->fn_extra = state;
 	return state;
 }
@@ -622,18 +626,26 @@ normalize_tier(const char *s, int len, bool lenient)
  * restoring
  *		True in a session that is restoring a dump: pg_restore sets
  *		application_name, and a plain-format dump script sets row_security
- *		off.  A restore must load what was dumped, so values that cannot be
+ *		off; a restore is run by the table's owner or a superuser.  A
+ *		restore must load what was dumped, so values that cannot be
  *		normalized (stored while the trigger was bypassed) are kept as they
  *		are instead of failing the whole table's load.  Valid values are
  *		normalized as always, which leaves dumped values unchanged.
  */
 static bool
-restoring(void)
+restoring(Relation rel)
 {
 	const char *appname = GetConfigOption("application_name", true, false);
 
-	return !row_security ||
-		(appname != NULL && strcmp(appname, "pg_restore") == 0);
+	if (row_security &&
+		(appname == NULL || strcmp(appname, "pg_restore") != 0))
+		return false;
+
+	/*
+	 * Both signals can be set by anyone; leniency is only for the table's
+	 * owner (and superusers), who could bypass the trigger anyway.
+	 */
+	return pg_class_ownercheck(RelationGetRelid(rel), GetUserId());
 }
 
 /*
@@ -713,8 +725,14 @@ next_customer_number(Relation rel, NormalizeState *state)
 		if (!OidIsValid(state->number_index))
 			return format_customer_number(value);
 
+		/*
+		 * A window is read again after a few milliseconds, so that a number
+		 * another session takes meanwhile is seen soon, as a per-row probe
+		 * would see it.
+		 */
 		if (state->window_end == 0 ||
-			value < state->window_start || value > state->window_end)
+			value < state->window_start || value > state->window_end ||
+			GetCurrentTimestamp() - state->window_read > WINDOW_LIFETIME_US)
 			scan_number_window(rel, state, value);
 
 		bit = value - state->window_start;
@@ -759,6 +777,7 @@ scan_number_window(Relation rel, NormalizeState *state, int64 start)
 	memset(state->taken, 0, sizeof(state->taken));
 	state->window_start = start;
 	state->window_end = end;
+	state->window_read = GetCurrentTimestamp();
 
 	/* the executor already holds RowExclusiveLock on the table's indexes */
 	idx = index_open(state->number_index, RowExclusiveLock);

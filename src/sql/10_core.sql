@@ -316,6 +316,7 @@ COMMENT ON TABLE @extschema@.import_errors IS
 CREATE SEQUENCE @extschema@.ame_audit_logs_seq_seq AS bigint;
 
 CREATE TABLE @extschema@.ame_audit_logs (
+	-- the audit trigger writes time-ordered (version 7) uuids
 	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
 	table_schema text NOT NULL,
 	table_name text NOT NULL,
@@ -337,8 +338,10 @@ CREATE TABLE @extschema@.ame_audit_logs (
 ALTER SEQUENCE @extschema@.ame_audit_logs_seq_seq
 	OWNED BY @extschema@.ame_audit_logs.seq;
 
+-- a record's history, in order (record ids are uuids: the table's name
+-- is checked on the few rows found, it need not be in the index)
 CREATE INDEX ame_audit_logs_record_idx
-	ON @extschema@.ame_audit_logs (table_schema, table_name, record_id, seq);
+	ON @extschema@.ame_audit_logs (record_id, seq);
 
 COMMENT ON TABLE @extschema@.ame_audit_logs IS
 'append-only trail of every change to audited tables';

@@ -1,0 +1,1303 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.c
+ *	  The audit trail: audit_trigger_function(), the append-only guard of
+ *	  ame_audit_logs and ame_purge_audit_logs().
+ *
+ * audit_trigger_function() is an AFTER INSERT OR UPDATE OR DELETE row
+ * trigger.  For each changed row it writes one ame_audit_logs row with
+ * both images of the row as jsonb, the changed columns, who (the JWT
+ * identity) and where (transaction, application, roles, client address,
+ * the JSON in GUC ame.audit_context).
+ *
+ * The write path is built to be lean, since it runs once per changed row:
+ *
+ *	- what a table needs (its columns, how each column becomes JSON, where
+ *	  its uuid "id" is) is worked out once and cached per relation,
+ *	  invalidated by relcache callbacks;
+ *	- the jsonb images are built directly with per-column conversions,
+ *	  and an UPDATE converts an unchanged column once for both images;
+ *	  an unchanged TOASTed value is recognized by its toast pointer,
+ *	  without a detoast, for changed_fields;
+ *	- the log row is inserted through the executor's pieces (heap insert,
+ *	  constraints, index insertion) on a ResultRelInfo opened once per
+ *	  transaction, not through SPI, whose per-call executor start-up
+ *	  would cost more than everything else together;
+ *	- log ids are time-ordered (UUID version 7), so that inserts go to the
+ *	  right edge of the primary key instead of all over it;
+ *	- the context object is built once per statement.
+ *
+ * The images and the context are built as the caller; only the insert
+ * runs as the extension's owner (the owner of ame_audit_logs), so callers
+ * need no right on the log.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "common/jsonapi.h"
+#include "common/pg_prng.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "ame.h"
+
+#define FUNCNAME		"audit_trigger_function"
+#define LOG_NAME		"ame_audit_logs"
+#define LOG_SEQ_NAME	"ame_audit_logs_seq_seq"
+#define CONTEXT_GUC		"ame.audit_context"
+
+/* how a column's value becomes a JSON value (as to_jsonb() would make it) */
+typedef enum AuditKind
+{
+	AK_STRING,					/* text-like: the bytes are the string */
+	AK_BOOL,
+	AK_INT2,
+	AK_INT4,
+	AK_INT8,
+	AK_NUMERIC,
+	AK_FLOAT,					/* a number unless NaN or infinite */
+	AK_UUID,
+	AK_DATETIME,				/* ISO 8601, as to_jsonb() writes it */
+	AK_JSONB,
+	AK_JSON,
+	AK_OUTPUT,					/* the type's output function, as a string */
+	AK_TO_JSONB					/* anything else: to_jsonb() itself */
+} AuditKind;
+
+typedef struct AuditColumn
+{
+	AttrNumber	attnum;
+	AuditKind	kind;
+	Oid			typid;			/* base type (domains looked through) */
+	char	   *name;
+	int			namelen;
+	Datum		name_text;		/* the name as text, for changed_fields */
+	FmgrInfo	proc;			/* output function, or to_jsonb() */
+} AuditColumn;
+
+/* what the trigger needs to know about an audited table */
+typedef struct AuditRelInfo
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	MemoryContext cxt;			/* holds everything below */
+	AttrNumber	id_attnum;		/* 0: no usable uuid "id" column */
+	const char *id_problem;		/* why there is none */
+	int			ncols;
+	AuditColumn *cols;
+	Datum		schema_text;
+	Datum		table_text;
+} AuditRelInfo;
+
+/* the log's columns, by attnum of ame_audit_logs */
+enum
+{
+	LOG_ID,
+	LOG_SCHEMA,
+	LOG_TABLE,
+	LOG_RECORD,
+	LOG_OPERATION,
+	LOG_OLD,
+	LOG_NEW,
+	LOG_CHANGED,
+	LOG_USER,
+	LOG_PERFORMED,
+	LOG_SEQ,
+	LOG_CONTEXT,
+	LOG_NCOLS
+};
+
+static const char *const log_columns[LOG_NCOLS] = {
+	"id", "table_schema", "table_name", "record_id", "operation",
+	"old_values", "new_values", "changed_fields", "user_id",
+	"performed_at", "seq", "context"
+};
+
+/*
+ * The log, opened for inserts once per transaction.  Its resources belong
+ * to the top transaction's resource owner and its memory to
+ * TopTransactionContext; it is closed before commit and forgotten at
+ * abort (transaction callback), and rebuilt when the log's relcache entry
+ * is invalidated (say, an index was added).
+ */
+typedef struct AuditWriter
+{
+	Oid			logrelid;
+	Oid			seqid;
+	Oid			owner;
+	bool		stale;
+	bool		skip;			/* a restore is under way: write nothing */
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	AttrNumber	attnum[LOG_NCOLS];
+} AuditWriter;
+
+/* per-statement state of the trigger, in fn_extra */
+typedef struct AuditState
+{
+	Oid			nspid;			/* the extension's schema */
+	Oid			logrelid;
+	Oid			seqid;
+	Jsonb	   *context;		/* built once per statement */
+	const char *context_bad_claim;	/* the bad claim it records, if any */
+} AuditState;
+
+static HTAB *relinfo_hash = NULL;
+static MemoryContext audit_cache_cxt = NULL;
+static AuditWriter *writer = NULL;
+static bool callbacks_registered = false;
+static bool purge_in_progress = false;
+
+/* last UUIDv7 handed out by this backend, to keep them increasing */
+static uint64 uuid_last_ms = 0;
+static uint32 uuid_counter = 0;
+
+static void register_callbacks(void);
+static void relcache_callback(Datum arg, Oid relid);
+static void xact_callback(XactEvent event, void *arg);
+static AuditRelInfo *get_relinfo(Relation rel);
+static void build_relinfo(AuditRelInfo *info, Relation rel);
+static AuditKind kind_of_type(Oid typid);
+static void column_to_jsonb(AuditColumn *col, Datum value, bool isnull,
+							JsonbValue *out);
+static void push_column(JsonbParseState **state, AuditColumn *col,
+						JsonbValue *value);
+static Jsonb *finish_object(JsonbParseState **state);
+static AuditState *get_state(FunctionCallInfo fcinfo);
+static Jsonb *build_context(const AmeIdentity *id);
+static void push_string_pair(JsonbParseState **state, const char *key,
+							 const char *value);
+static AuditWriter *get_writer(AuditState *state);
+static void open_writer(AuditState *state);
+static void close_writer(void);
+static bool log_is_behind(AuditWriter *w, Relation rel);
+static void write_log_row(AuditWriter *w, Datum *values, bool *nulls);
+static void make_uuid_v7(pg_uuid_t *uuid);
+
+PG_FUNCTION_INFO_V1(audit_trigger_function);
+PG_FUNCTION_INFO_V1(ame_audit_log_guard);
+PG_FUNCTION_INFO_V1(ame_purge_audit_logs);
+
+/*
+ * audit_trigger_function() RETURNS trigger
+ *		AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW: log the change.
+ */
+Datum
+audit_trigger_function(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata;
+	Relation	rel;
+	TupleDesc	tupdesc;
+	AuditRelInfo *info;
+	AuditState *state;
+	AuditWriter *w;
+	HeapTuple	oldtuple = NULL;
+	HeapTuple	newtuple = NULL;
+	Datum	   *oldvals = NULL;
+	bool	   *oldnulls = NULL;
+	Datum	   *newvals = NULL;
+	bool	   *newnulls = NULL;
+	JsonbParseState *oldstate = NULL;
+	JsonbParseState *newstate = NULL;
+	Datum	   *changed;
+	int			nchanged = 0;
+	const char *operation;
+	const AmeIdentity *identity;
+	Datum		values[LOG_NCOLS];
+	bool		nulls[LOG_NCOLS];
+	pg_uuid_t  *logid;
+	pg_uuid_t  *userid;
+	AttrNumber	idcol;
+	bool		isnull;
+	int			i;
+
+	ame_check_trigger(fcinfo, FUNCNAME, AME_TRIG_AFTER,
+					  AME_TRIG_INSERT | AME_TRIG_UPDATE | AME_TRIG_DELETE);
+
+	trigdata = (TriggerData *) fcinfo->context;
+	rel = trigdata->tg_relation;
+	tupdesc = RelationGetDescr(rel);
+
+	info = get_relinfo(rel);
+	if (info->id_attnum == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("relation \"%s\" cannot be audited",
+						RelationGetRelationName(rel)),
+				 errdetail("%s", info->id_problem)));
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		operation = "INSERT";
+		newtuple = trigdata->tg_trigtuple;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		operation = "UPDATE";
+		oldtuple = trigdata->tg_trigtuple;
+		newtuple = trigdata->tg_newtuple;
+	}
+	else
+	{
+		operation = "DELETE";
+		oldtuple = trigdata->tg_trigtuple;
+	}
+
+	if (oldtuple)
+	{
+		oldvals = palloc(tupdesc->natts * sizeof(Datum));
+		oldnulls = palloc(tupdesc->natts * sizeof(bool));
+		heap_deform_tuple(oldtuple, tupdesc, oldvals, oldnulls);
+	}
+	if (newtuple)
+	{
+		newvals = palloc(tupdesc->natts * sizeof(Datum));
+		newnulls = palloc(tupdesc->natts * sizeof(bool));
+		heap_deform_tuple(newtuple, tupdesc, newvals, newnulls);
+	}
+
+	/* the images, and for an UPDATE the columns whose values differ */
+	changed = palloc(info->ncols * sizeof(Datum));
+	if (oldtuple)
+		pushJsonbValue(&oldstate, WJB_BEGIN_OBJECT, NULL);
+	if (newtuple)
+		pushJsonbValue(&newstate, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < info->ncols; i++)
+	{
+		AuditColumn *col = &info->cols[i];
+		int			a = col->attnum - 1;
+		JsonbValue	v;
+
+		if (oldtuple && newtuple)
+		{
+			if (ame_datum_changed(oldvals[a], oldnulls[a],
+								  newvals[a], newnulls[a],
+								  TupleDescAttr(tupdesc, a)))
+			{
+				changed[nchanged++] = col->name_text;
+				column_to_jsonb(col, oldvals[a], oldnulls[a], &v);
+				push_column(&oldstate, col, &v);
+				column_to_jsonb(col, newvals[a], newnulls[a], &v);
+				push_column(&newstate, col, &v);
+			}
+			else
+			{
+				/* unchanged: one conversion serves both images */
+				column_to_jsonb(col, newvals[a], newnulls[a], &v);
+				push_column(&oldstate, col, &v);
+				push_column(&newstate, col, &v);
+			}
+		}
+		else if (oldtuple)
+		{
+			column_to_jsonb(col, oldvals[a], oldnulls[a], &v);
+			push_column(&oldstate, col, &v);
+		}
+		else
+		{
+			column_to_jsonb(col, newvals[a], newnulls[a], &v);
+			push_column(&newstate, col, &v);
+		}
+	}
+
+	/* an UPDATE that changed no value is no change */
+	if (oldtuple && newtuple && nchanged == 0)
+		return PointerGetDatum(NULL);
+
+	state = get_state(fcinfo);
+	w = get_writer(state);
+	if (w->skip)
+		return PointerGetDatum(NULL);
+
+	/* the row's id: the new one, or the old one of a deleted row */
+	idcol = info->id_attnum;
+	if (newtuple)
+	{
+		values[LOG_RECORD] = newvals[idcol - 1];
+		isnull = newnulls[idcol - 1];
+	}
+	else
+	{
+		values[LOG_RECORD] = oldvals[idcol - 1];
+		isnull = oldnulls[idcol - 1];
+	}
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("relation \"%s\" cannot be audited",
+						RelationGetRelationName(rel)),
+				 errdetail("A row has a NULL \"id\".")));
+
+	/* who: a bad claim never breaks the write, it is recorded instead */
+	identity = ame_identity_lookup();
+	userid = NULL;
+	if (identity->status == AME_IDENTITY_OK)
+	{
+		userid = palloc(sizeof(pg_uuid_t));
+		memcpy(userid, &identity->uuid, sizeof(pg_uuid_t));
+	}
+	if (state->context == NULL ||
+		(identity->status == AME_IDENTITY_INVALID) !=
+		(state->context_bad_claim != NULL) ||
+		(state->context_bad_claim != NULL &&
+		 strcmp(state->context_bad_claim, identity->raw) != 0))
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		state->context = build_context(identity);
+		state->context_bad_claim =
+			identity->status == AME_IDENTITY_INVALID ?
+			pstrdup(identity->raw) : NULL;
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	memset(nulls, false, sizeof(nulls));
+	logid = palloc(sizeof(pg_uuid_t));
+	make_uuid_v7(logid);
+	values[LOG_ID] = UUIDPGetDatum(logid);
+	values[LOG_SCHEMA] = info->schema_text;
+	values[LOG_TABLE] = info->table_text;
+	values[LOG_OPERATION] = CStringGetTextDatum(operation);
+	if (oldtuple)
+		values[LOG_OLD] = JsonbPGetDatum(finish_object(&oldstate));
+	else
+		nulls[LOG_OLD] = true;
+	if (newtuple)
+		values[LOG_NEW] = JsonbPGetDatum(finish_object(&newstate));
+	else
+		nulls[LOG_NEW] = true;
+	values[LOG_CHANGED] = PointerGetDatum(construct_array(changed, nchanged,
+														  TEXTOID, -1, false,
+														  TYPALIGN_INT));
+	if (userid)
+		values[LOG_USER] = UUIDPGetDatum(userid);
+	else
+		nulls[LOG_USER] = true;
+	values[LOG_PERFORMED] =
+		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[LOG_SEQ] = Int64GetDatum(nextval_internal(w->seqid, false));
+	values[LOG_CONTEXT] = JsonbPGetDatum(state->context);
+
+	write_log_row(w, values, nulls);
+
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * ame_audit_log_guard() RETURNS trigger
+ *		BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE (statement) on
+ *		ame_audit_logs, enabled ALWAYS: the log is append-only.  Only the
+ *		DELETEs of ame_purge_audit_logs() pass.
+ */
+Datum
+ame_audit_log_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager",
+						"ame_audit_log_guard")));
+	trigdata = (TriggerData *) fcinfo->context;
+
+	if (purge_in_progress && TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
+		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_trigtuple);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("audit log \"%s\" is append-only",
+					RelationGetRelationName(trigdata->tg_relation)),
+			 errhint("Old entries are removed with ame_purge_audit_logs().")));
+	pg_unreachable();
+}
+
+/*
+ * ame_purge_audit_logs(older_than interval) RETURNS bigint
+ *		Delete the log rows performed more than older_than ago; log the run
+ *		to system_maintenance_log; return how many rows went.  Not
+ *		executable by PUBLIC.
+ */
+Datum
+ame_purge_audit_logs(PG_FUNCTION_ARGS)
+{
+	Interval   *older_than;
+	Interval	zero;
+	Oid			nspid;
+	char	   *nspname;
+	StringInfoData sql;
+	Datum		args[2];
+	Oid			argtypes[2] = {INTERVALOID, TIMESTAMPTZOID};
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz cutoff;
+	uint64		removed = 0;
+	int			rc;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be NULL")));
+	older_than = PG_GETARG_INTERVAL_P(0);
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetBool(DirectFunctionCall2(interval_lt,
+										 IntervalPGetDatum(older_than),
+										 IntervalPGetDatum(&zero))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative"),
+				 errhint("Pass how old an entry must be to go, for example '1 year'.")));
+
+	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+													 IntervalPGetDatum(older_than)));
+
+	nspid = get_func_namespace(fcinfo->flinfo->fn_oid);
+	nspname = get_namespace_name(nspid);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "DELETE FROM %s WHERE performed_at OPERATOR(pg_catalog.<) $2",
+					 quote_qualified_identifier(nspname, LOG_NAME));
+	args[0] = IntervalPGetDatum(older_than);
+	args[1] = TimestampTzGetDatum(cutoff);
+
+	purge_in_progress = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql.data, 2, argtypes, args, NULL,
+								   false, 0);
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute_with_args returned %s",
+				 SPI_result_code_string(rc));
+		removed = SPI_processed;
+	}
+	PG_FINALLY();
+	{
+		purge_in_progress = false;
+	}
+	PG_END_TRY();
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "INSERT INTO %s (operation, affected_rows, duration_ms, details) "
+					 "VALUES ('audit_purge', $1, $2, "
+					 "pg_catalog.jsonb_build_object('older_than', $3::pg_catalog.text, 'cutoff', $4))",
+					 quote_qualified_identifier(nspname, "system_maintenance_log"));
+	{
+		Oid			types[4] = {INT8OID, FLOAT8OID, INTERVALOID, TIMESTAMPTZOID};
+		Datum		vals[4];
+
+		vals[0] = Int64GetDatum((int64) removed);
+		vals[1] = Float8GetDatum((double) (GetCurrentTimestamp() - start) / 1000.0);
+		vals[2] = IntervalPGetDatum(older_than);
+		vals[3] = TimestampTzGetDatum(cutoff);
+		rc = SPI_execute_with_args(sql.data, 4, types, vals, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_with_args returned %s",
+				 SPI_result_code_string(rc));
+	}
+
+	SPI_finish();
+	PG_RETURN_INT64((int64) removed);
+}
+
+/*
+ * Caches
+ */
+
+static void
+register_callbacks(void)
+{
+	HASHCTL		ctl;
+
+	if (callbacks_registered)
+		return;
+
+	audit_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
+											"ame audit cache",
+											ALLOCSET_SMALL_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(AuditRelInfo);
+	ctl.hcxt = audit_cache_cxt;
+	relinfo_hash = hash_create("ame audited relations", 16, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+	RegisterXactCallback(xact_callback, NULL);
+	callbacks_registered = true;
+}
+
+/* a relation changed: forget what we knew of it (InvalidOid: of all) */
+static void
+relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	AuditRelInfo *info;
+
+	if (writer != NULL && (relid == InvalidOid || relid == writer->logrelid))
+		writer->stale = true;
+
+	if (relinfo_hash == NULL)
+		return;
+	if (relid != InvalidOid)
+	{
+		info = hash_search(relinfo_hash, &relid, HASH_FIND, NULL);
+		if (info)
+			info->valid = false;
+		return;
+	}
+	hash_seq_init(&status, relinfo_hash);
+	while ((info = hash_seq_search(&status)) != NULL)
+		info->valid = false;
+}
+
+/* close the log before commit; after an abort it is already released */
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			close_writer();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			writer = NULL;
+			break;
+	}
+}
+
+static AuditRelInfo *
+get_relinfo(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	AuditRelInfo *info;
+	bool		found;
+
+	register_callbacks();
+	info = hash_search(relinfo_hash, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		info->valid = false;
+		info->cxt = NULL;
+	}
+	if (!info->valid)
+		build_relinfo(info, rel);
+	return info;
+}
+
+/*
+ * build_relinfo
+ *		Work out the columns of an audited table and how each one becomes
+ *		JSON.  Built in a fresh context, so that an error leaves the old
+ *		entry (marked invalid) and no half-built one.
+ */
+static void
+build_relinfo(AuditRelInfo *info, Relation rel)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	AuditColumn *cols;
+	int			ncols = 0;
+	AttrNumber	id_attnum = 0;
+	const char *id_problem = "It has no column \"id\" of type uuid.";
+	int			i;
+
+	cxt = AllocSetContextCreate(audit_cache_cxt, "ame audited relation",
+								ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+
+	cols = palloc0(tupdesc->natts * sizeof(AuditColumn));
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		AuditColumn *col;
+		Oid			outfunc;
+		bool		varlena;
+
+		if (att->attisdropped)
+			continue;
+
+		if (strcmp(NameStr(att->attname), "id") == 0)
+		{
+			if (getBaseType(att->atttypid) == UUIDOID)
+				id_attnum = att->attnum;
+			else
+				id_problem = "Its column \"id\" is not of type uuid.";
+		}
+
+		col = &cols[ncols++];
+		col->attnum = att->attnum;
+		col->typid = getBaseType(att->atttypid);
+		col->kind = kind_of_type(col->typid);
+		col->name = pstrdup(NameStr(att->attname));
+		col->namelen = strlen(col->name);
+		col->name_text = CStringGetTextDatum(col->name);
+
+		if (col->kind == AK_TO_JSONB)
+		{
+			/* to_jsonb(anyelement) learns the type from its call expression */
+			Node	   *arg = (Node *) makeNullConst(att->atttypid, -1,
+													 att->attcollation);
+			FuncExpr   *expr = makeFuncExpr(F_TO_JSONB, JSONBOID,
+											list_make1(arg), InvalidOid,
+											InvalidOid, COERCE_EXPLICIT_CALL);
+
+			fmgr_info_cxt(F_TO_JSONB, &col->proc, cxt);
+			fmgr_info_set_expr((Node *) expr, &col->proc);
+		}
+		else if (col->kind == AK_OUTPUT || col->kind == AK_FLOAT)
+		{
+			getTypeOutputInfo(col->typid, &outfunc, &varlena);
+			fmgr_info_cxt(outfunc, &col->proc, cxt);
+		}
+	}
+
+	MemoryContextSwitchTo(oldcxt);
+
+	if (info->cxt)
+		MemoryContextDelete(info->cxt);
+	info->cxt = cxt;
+	info->cols = cols;
+	info->ncols = ncols;
+	info->id_attnum = id_attnum;
+	info->id_problem = id_problem;
+	oldcxt = MemoryContextSwitchTo(cxt);
+	info->schema_text =
+		CStringGetTextDatum(get_namespace_name(RelationGetNamespace(rel)));
+	info->table_text = CStringGetTextDatum(RelationGetRelationName(rel));
+	MemoryContextSwitchTo(oldcxt);
+	info->valid = true;
+}
+
+/* the conversion to_jsonb() would use for this (base) type */
+static AuditKind
+kind_of_type(Oid typid)
+{
+	switch (typid)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			return AK_STRING;
+		case BOOLOID:
+			return AK_BOOL;
+		case INT2OID:
+			return AK_INT2;
+		case INT4OID:
+			return AK_INT4;
+		case INT8OID:
+			return AK_INT8;
+		case NUMERICOID:
+			return AK_NUMERIC;
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return AK_FLOAT;
+		case UUIDOID:
+			return AK_UUID;
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case TIMEOID:
+		case TIMETZOID:
+			return AK_DATETIME;
+		case JSONBOID:
+			return AK_JSONB;
+		case JSONOID:
+			return AK_JSON;
+	}
+
+	/*
+	 * Built-in scalar types that to_jsonb() writes through their output
+	 * function.  Arrays, composites and user-defined types (which may have
+	 * a cast to json) go through to_jsonb() itself.
+	 */
+	if (typid < FirstNormalObjectId &&
+		!OidIsValid(get_element_type(typid)) &&
+		get_typtype(typid) != TYPTYPE_COMPOSITE &&
+		typid != RECORDOID)
+		return AK_OUTPUT;
+	if (get_typtype(typid) == TYPTYPE_ENUM)
+		return AK_OUTPUT;
+	return AK_TO_JSONB;
+}
+
+/* Convert one column value into a JsonbValue, as to_jsonb() would. */
+static void
+column_to_jsonb(AuditColumn *col, Datum value, bool isnull, JsonbValue *out)
+{
+	if (isnull)
+	{
+		out->type = jbvNull;
+		return;
+	}
+
+	switch (col->kind)
+	{
+		case AK_STRING:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				out->type = jbvString;
+				out->val.string.val = VARDATA_ANY(t);
+				out->val.string.len = VARSIZE_ANY_EXHDR(t);
+				break;
+			}
+		case AK_BOOL:
+			out->type = jbvBool;
+			out->val.boolean = DatumGetBool(value);
+			break;
+		case AK_INT2:
+			out->type = jbvNumeric;
+			out->val.numeric = int64_to_numeric(DatumGetInt16(value));
+			break;
+		case AK_INT4:
+			out->type = jbvNumeric;
+			out->val.numeric = int64_to_numeric(DatumGetInt32(value));
+			break;
+		case AK_INT8:
+			out->type = jbvNumeric;
+			out->val.numeric = int64_to_numeric(DatumGetInt64(value));
+			break;
+		case AK_NUMERIC:
+			{
+				Numeric		n = DatumGetNumeric(value);
+
+				if (numeric_is_nan(n) || numeric_is_inf(n))
+				{
+					char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
+																		NumericGetDatum(n)));
+
+					out->type = jbvString;
+					out->val.string.val = s;
+					out->val.string.len = strlen(s);
+				}
+				else
+				{
+					out->type = jbvNumeric;
+					out->val.numeric = n;
+				}
+				break;
+			}
+		case AK_FLOAT:
+			{
+				char	   *s = OutputFunctionCall(&col->proc, value);
+
+				if (strpbrk(s, "Nn") != NULL)	/* NaN, Infinity */
+				{
+					out->type = jbvString;
+					out->val.string.val = s;
+					out->val.string.len = strlen(s);
+				}
+				else
+				{
+					out->type = jbvNumeric;
+					out->val.numeric =
+						DatumGetNumeric(DirectFunctionCall3(numeric_in,
+															CStringGetDatum(s),
+															ObjectIdGetDatum(InvalidOid),
+															Int32GetDatum(-1)));
+				}
+				break;
+			}
+		case AK_UUID:
+			{
+				static const char hex[] = "0123456789abcdef";
+				pg_uuid_t  *u = DatumGetUUIDP(value);
+				char	   *s = palloc(37);
+				int			i;
+				int			p = 0;
+
+				for (i = 0; i < UUID_LEN; i++)
+				{
+					if (i == 4 || i == 6 || i == 8 || i == 10)
+						s[p++] = '-';
+					s[p++] = hex[u->data[i] >> 4];
+					s[p++] = hex[u->data[i] & 0x0F];
+				}
+				s[p] = '\0';
+				out->type = jbvString;
+				out->val.string.val = s;
+				out->val.string.len = p;
+				break;
+			}
+		case AK_DATETIME:
+			{
+				char	   *s = JsonEncodeDateTime(NULL, value, col->typid, NULL);
+
+				out->type = jbvString;
+				out->val.string.val = s;
+				out->val.string.len = strlen(s);
+				break;
+			}
+		case AK_JSONB:
+			{
+				Jsonb	   *j = DatumGetJsonbP(value);
+
+				out->type = jbvBinary;
+				out->val.binary.data = &j->root;
+				out->val.binary.len = VARSIZE(j) - VARHDRSZ;
+				break;
+			}
+		case AK_JSON:
+			{
+				Jsonb	   *j;
+
+				j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+													   CStringGetDatum(TextDatumGetCString(value))));
+				out->type = jbvBinary;
+				out->val.binary.data = &j->root;
+				out->val.binary.len = VARSIZE(j) - VARHDRSZ;
+				break;
+			}
+		case AK_OUTPUT:
+			{
+				char	   *s = OutputFunctionCall(&col->proc, value);
+
+				out->type = jbvString;
+				out->val.string.val = s;
+				out->val.string.len = strlen(s);
+				break;
+			}
+		case AK_TO_JSONB:
+			{
+				Jsonb	   *j = DatumGetJsonbP(FunctionCall1(&col->proc, value));
+
+				out->type = jbvBinary;
+				out->val.binary.data = &j->root;
+				out->val.binary.len = VARSIZE(j) - VARHDRSZ;
+				break;
+			}
+	}
+}
+
+static void
+push_column(JsonbParseState **state, AuditColumn *col, JsonbValue *value)
+{
+	JsonbValue	key;
+
+	key.type = jbvString;
+	key.val.string.val = col->name;
+	key.val.string.len = col->namelen;
+	pushJsonbValue(state, WJB_KEY, &key);
+	pushJsonbValue(state, WJB_VALUE, value);
+}
+
+static Jsonb *
+finish_object(JsonbParseState **state)
+{
+	return JsonbValueToJsonb(pushJsonbValue(state, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * get_state
+ *		Per-statement state: where the extension's log and sequence are.
+ *		The function's own schema is the extension's.
+ */
+static AuditState *
+get_state(FunctionCallInfo fcinfo)
+{
+	AuditState *state = (AuditState *) fcinfo->flinfo->fn_extra;
+
+	if (state != NULL)
+		return state;
+
+	state = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+								   sizeof(AuditState));
+	state->nspid = get_func_namespace(fcinfo->flinfo->fn_oid);
+	state->logrelid = get_relname_relid(LOG_NAME, state->nspid);
+	state->seqid = get_relname_relid(LOG_SEQ_NAME, state->nspid);
+	if (!OidIsValid(state->logrelid) || !OidIsValid(state->seqid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("audit log \"%s.%s\" or its sequence does not exist",
+						get_namespace_name(state->nspid), LOG_NAME)));
+	fcinfo->flinfo->fn_extra = state;
+	return state;
+}
+
+/*
+ * build_context
+ *		Where the change came from: the top-level transaction id, the
+ *		application, the roles, the client address, the JSON of GUC
+ *		ame.audit_context (a string when it is not valid JSON), and the
+ *		raw claim when the JWT claim was not usable.
+ */
+static Jsonb *
+build_context(const AmeIdentity *id)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue	key;
+	JsonbValue	val;
+	const char *appname = GetConfigOption("application_name", true, false);
+	const char *usercontext = GetConfigOption(CONTEXT_GUC, true, false);
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+
+	key.type = jbvString;
+	key.val.string.val = "txid";
+	key.val.string.len = 4;
+	pushJsonbValue(&ps, WJB_KEY, &key);
+	val.type = jbvNumeric;
+	val.val.numeric =
+		int64_to_numeric((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
+	pushJsonbValue(&ps, WJB_VALUE, &val);
+
+	push_string_pair(&ps, "application_name", appname ? appname : "");
+	push_string_pair(&ps, "current_user",
+					 GetUserNameFromId(GetUserId(), false));
+	push_string_pair(&ps, "session_user",
+					 GetUserNameFromId(GetSessionUserId(), false));
+
+	/* the client's address, as inet_client_addr() reports it */
+	{
+		LOCAL_FCINFO(fc, 0);
+		Datum		addr;
+
+		InitFunctionCallInfoData(*fc, NULL, 0, InvalidOid, NULL, NULL);
+		addr = inet_client_addr(fc);
+		key.val.string.val = "client_addr";
+		key.val.string.len = strlen("client_addr");
+		pushJsonbValue(&ps, WJB_KEY, &key);
+		if (fc->isnull)
+			val.type = jbvNull;
+		else
+		{
+			char	   *host = DatumGetCString(DirectFunctionCall1(inet_out, addr));
+
+			val.type = jbvString;
+			val.val.string.val = host;
+			val.val.string.len = strlen(host);
+		}
+		pushJsonbValue(&ps, WJB_VALUE, &val);
+	}
+
+	if (usercontext != NULL && usercontext[0] != '\0')
+	{
+		JsonLexContext *lex;
+
+		key.val.string.val = "audit_context";
+		key.val.string.len = strlen("audit_context");
+		pushJsonbValue(&ps, WJB_KEY, &key);
+
+		/* valid JSON is kept as JSON, anything else as a string */
+		lex = makeJsonLexContextCstringLen(pstrdup(usercontext),
+										   strlen(usercontext),
+										   GetDatabaseEncoding(), false);
+		if (pg_parse_json(lex, &nullSemAction) == JSON_SUCCESS)
+		{
+			Jsonb	   *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+															   CStringGetDatum(usercontext)));
+
+			val.type = jbvBinary;
+			val.val.binary.data = &j->root;
+			val.val.binary.len = VARSIZE(j) - VARHDRSZ;
+		}
+		else
+		{
+			val.type = jbvString;
+			val.val.string.val = pstrdup(usercontext);
+			val.val.string.len = strlen(usercontext);
+		}
+		pushJsonbValue(&ps, WJB_VALUE, &val);
+	}
+
+	if (id->status == AME_IDENTITY_INVALID)
+	{
+		push_string_pair(&ps, "invalid_claim", id->raw);
+		push_string_pair(&ps, "invalid_claim_guc", id->guc);
+	}
+
+	return finish_object(&ps);
+}
+
+static void
+push_string_pair(JsonbParseState **state, const char *key, const char *value)
+{
+	JsonbValue	k;
+	JsonbValue	v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v.type = jbvString;
+	v.val.string.val = (char *) value;
+	v.val.string.len = strlen(value);
+	pushJsonbValue(state, WJB_KEY, &k);
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/*
+ * The log writer
+ */
+
+static AuditWriter *
+get_writer(AuditState *state)
+{
+	if (writer != NULL &&
+		(writer->stale || writer->logrelid != state->logrelid))
+		close_writer();
+	if (writer == NULL)
+		open_writer(state);
+	return writer;
+}
+
+/*
+ * open_writer
+ *		Open ame_audit_logs and its indexes for inserts, for the rest of
+ *		the transaction.
+ */
+static void
+open_writer(AuditState *state)
+{
+	ResourceOwner oldowner = CurrentResourceOwner;
+	MemoryContext oldcxt;
+	AuditWriter *w;
+	Relation	rel;
+	TupleDesc	tupdesc;
+	int			i;
+
+	register_callbacks();
+
+	/* resources of the top transaction, released at its end */
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	PG_TRY();
+	{
+		w = palloc0(sizeof(AuditWriter));
+		w->logrelid = state->logrelid;
+		w->seqid = state->seqid;
+		w->estate = CreateExecutorState();
+
+		rel = table_open(state->logrelid, RowExclusiveLock);
+		tupdesc = RelationGetDescr(rel);
+		w->owner = rel->rd_rel->relowner;
+		for (i = 0; i < LOG_NCOLS; i++)
+			w->attnum[i] = ame_required_column(tupdesc,
+											   RelationGetRelationName(rel),
+											   FUNCNAME, log_columns[i],
+											   InvalidOid);
+
+		w->rri = makeNode(ResultRelInfo);
+		InitResultRelInfo(w->rri, rel, 0, NULL, 0);
+		ExecOpenIndices(w->rri, false);
+		w->slot = MakeSingleTupleTableSlot(tupdesc, table_slot_callbacks(rel));
+		w->skip = log_is_behind(w, rel);
+	}
+	PG_CATCH();
+	{
+		CurrentResourceOwner = oldowner;
+		MemoryContextSwitchTo(oldcxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	CurrentResourceOwner = oldowner;
+	MemoryContextSwitchTo(oldcxt);
+
+	writer = w;
+}
+
+static void
+close_writer(void)
+{
+	ResourceOwner oldowner = CurrentResourceOwner;
+	AuditWriter *w = writer;
+
+	if (w == NULL)
+		return;
+	writer = NULL;
+
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	ExecDropSingleTupleTableSlot(w->slot);
+	ExecCloseIndices(w->rri);
+	table_close(w->rri->ri_RelationDesc, NoLock);
+	FreeExecutorState(w->estate);
+	CurrentResourceOwner = oldowner;
+}
+
+/*
+ * log_is_behind
+ *		pg_dump loads the log before the audited tables and sets sequences
+ *		only after all data, so during a restore the log already holds rows
+ *		while its sequence has never been called.  Audit rows written then
+ *		(for the rows being restored) would reuse seq values; write none.
+ *		Only a restore leaves this state: only the owner can move the
+ *		sequence.
+ */
+static bool
+log_is_behind(AuditWriter *w, Relation rel)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	volatile bool called = false;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		nonempty;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(w->owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		LOCAL_FCINFO(fc, 1);
+
+		InitFunctionCallInfoData(*fc, NULL, 1, InvalidOid, NULL, NULL);
+		fc->args[0].value = ObjectIdGetDatum(w->seqid);
+		fc->args[0].isnull = false;
+		(void) pg_sequence_last_value(fc);
+		called = !fc->isnull;
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+
+	if (called)
+		return false;
+
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	nonempty = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+
+	if (nonempty)
+		ereport(LOG,
+				(errmsg("ame: not auditing in this transaction: \"%s\" holds rows but its sequence was never used (a restore in progress)",
+						RelationGetRelationName(rel))));
+	return nonempty;
+}
+
+/*
+ * write_log_row
+ *		Insert one log row as the extension's owner: constraints, heap,
+ *		indexes, as the executor would.
+ */
+static void
+write_log_row(AuditWriter *w, Datum *values, bool *nulls)
+{
+	TupleTableSlot *slot = w->slot;
+	TupleDesc	tupdesc = slot->tts_tupleDescriptor;
+	ResultRelInfo *rri = w->rri;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			i;
+
+	ExecClearTuple(slot);
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		slot->tts_values[i] = (Datum) 0;
+		slot->tts_isnull[i] = true;
+	}
+	for (i = 0; i < LOG_NCOLS; i++)
+	{
+		slot->tts_values[w->attnum[i] - 1] = values[i];
+		slot->tts_isnull[w->attnum[i] - 1] = nulls[i];
+	}
+	ExecStoreVirtualTuple(slot);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(w->owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		w->estate->es_output_cid = GetCurrentCommandId(true);
+		if (rri->ri_RelationDesc->rd_att->constr)
+			ExecConstraints(rri, slot, w->estate);
+		table_tuple_insert(rri->ri_RelationDesc, slot,
+						   w->estate->es_output_cid, 0, NULL);
+		if (rri->ri_NumIndices > 0)
+			ExecInsertIndexTuples(rri, slot, w->estate, false, false,
+								  NULL, NIL);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		ResetPerTupleExprContext(w->estate);
+		ExecClearTuple(slot);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * make_uuid_v7
+ *		A time-ordered uuid (RFC 9562 version 7): 48 bits of Unix time in
+ *		milliseconds, then a 12-bit counter that keeps ids of the same
+ *		millisecond increasing within this backend, then 62 random bits.
+ */
+static void
+make_uuid_v7(pg_uuid_t *uuid)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		ms = (uint64) (now / 1000) +
+		(uint64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+	uint64		rnd = pg_prng_uint64(&pg_global_prng_state);
+	int			i;
+
+	if (ms <= uuid_last_ms)
+	{
+		/* same (or an earlier) millisecond: count on from the last id */
+		if (++uuid_counter > 0x0FFF)
+		{
+			uuid_last_ms++;
+			uuid_counter = 0;
+		}
+		ms = uuid_last_ms;
+	}
+	else
+	{
+		uuid_last_ms = ms;
+		uuid_counter = 0;
+	}
+
+	for (i = 0; i < 6; i++)
+		uuid->data[i] = (unsigned char) (ms >> (40 - 8 * i));
+	uuid->data[6] = (unsigned char) (0x70 | (uuid_counter >> 8));
+	uuid->data[7] = (unsigned char) (uuid_counter & 0xFF);
+	uuid->data[8] = (unsigned char) (0x80 | (rnd & 0x3F));
+	rnd >>= 8;
+	for (i = 9; i < UUID_LEN; i++)
+	{
+		uuid->data[i] = (unsigned char) rnd;
+		rnd >>= 8;
+	}
+}

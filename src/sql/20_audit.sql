@@ -1,0 +1,203 @@
+/* src/sql/20_audit.sql: the audit trail */
+
+--
+-- The trigger, and the log's append-only guard
+--
+
+CREATE FUNCTION @extschema@.audit_trigger_function()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'audit_trigger_function'
+LANGUAGE C;
+
+-- attaching it to a table writes to the log as the owner: owner only
+REVOKE EXECUTE ON FUNCTION @extschema@.audit_trigger_function() FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.audit_trigger_function() IS
+'AFTER INSERT OR UPDATE OR DELETE row trigger: one ame_audit_logs row per changed row';
+
+CREATE FUNCTION @extschema@.ame_audit_log_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ame_audit_log_guard'
+LANGUAGE C;
+
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_log_guard() FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.ame_audit_log_guard() IS
+'keeps ame_audit_logs append-only: UPDATE, DELETE and TRUNCATE fail with 42501 (ame_purge_audit_logs() excepted)';
+
+CREATE TRIGGER ame_audit_logs_append_only
+	BEFORE UPDATE OR DELETE ON @extschema@.ame_audit_logs
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_audit_log_guard();
+CREATE TRIGGER ame_audit_logs_no_truncate
+	BEFORE TRUNCATE ON @extschema@.ame_audit_logs
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_audit_log_guard();
+-- also under session_replication_role = replica
+ALTER TABLE @extschema@.ame_audit_logs
+	ENABLE ALWAYS TRIGGER ame_audit_logs_append_only;
+ALTER TABLE @extschema@.ame_audit_logs
+	ENABLE ALWAYS TRIGGER ame_audit_logs_no_truncate;
+
+--
+-- Audited by default
+--
+
+CREATE TRIGGER ame_audit
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_customers
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.audit_trigger_function();
+CREATE TRIGGER ame_audit
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_technicians
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.audit_trigger_function();
+CREATE TRIGGER ame_audit
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visits
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.audit_trigger_function();
+CREATE TRIGGER ame_audit
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_progress
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.audit_trigger_function();
+CREATE TRIGGER ame_audit
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.device_inventory
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.audit_trigger_function();
+
+--
+-- Turning auditing on and off (owner only)
+--
+
+CREATE FUNCTION @extschema@.ame_enable_audit(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+	idtype oid;
+	kind "char";
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
+	END IF;
+	SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = tbl;
+	IF kind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '22023';
+	END IF;
+	SELECT a.atttypid INTO idtype
+	FROM pg_attribute a
+	WHERE a.attrelid = tbl AND a.attname = 'id' AND NOT a.attisdropped;
+	IF idtype IS NULL THEN
+		RAISE EXCEPTION 'table "%" has no column "id"', tbl
+			USING ERRCODE = '22023',
+				  HINT = 'Only tables with a uuid column "id" can be audited.';
+	END IF;
+	IF idtype <> 'uuid'::regtype AND
+	   (SELECT t.typbasetype FROM pg_type t WHERE t.oid = idtype) <> 'uuid'::regtype THEN
+		RAISE EXCEPTION 'column "id" of table "%" is of type %, not uuid', tbl, idtype::regtype
+			USING ERRCODE = '22023',
+				  HINT = 'Only tables with a uuid column "id" can be audited.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_trigger t
+			   WHERE t.tgrelid = tbl AND t.tgname = 'ame_audit') THEN
+		RAISE NOTICE 'table "%" is already audited', tbl;
+		RETURN;
+	END IF;
+	EXECUTE format('CREATE TRIGGER ame_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
+				   'FOR EACH ROW EXECUTE FUNCTION %I.audit_trigger_function()',
+				   tbl,
+				   (SELECT n.nspname FROM pg_extension e
+					JOIN pg_namespace n ON n.oid = e.extnamespace
+					WHERE e.extname = 'ame'));
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_enable_audit(regclass) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.ame_enable_audit(regclass) IS
+'audit a table (it needs a uuid column "id"): adds trigger ame_audit; owner only';
+
+CREATE FUNCTION @extschema@.ame_disable_audit(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_trigger t
+				   WHERE t.tgrelid = tbl AND t.tgname = 'ame_audit'
+					 AND t.tgfoid = '@extschema@.audit_trigger_function'::regproc) THEN
+		RAISE NOTICE 'table "%" is not audited', tbl;
+		RETURN;
+	END IF;
+	EXECUTE format('DROP TRIGGER ame_audit ON %s', tbl);
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_disable_audit(regclass) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.ame_disable_audit(regclass) IS
+'stop auditing a table (drops trigger ame_audit; its history stays); owner only';
+
+--
+-- Retention
+--
+
+CREATE FUNCTION @extschema@.ame_purge_audit_logs(older_than interval)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ame_purge_audit_logs'
+LANGUAGE C;
+
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_purge_audit_logs(interval) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.ame_purge_audit_logs(interval) IS
+'delete audit rows performed more than older_than ago; logs to system_maintenance_log; returns the count; owner only';
+
+--
+-- History and time travel, with the caller's rights
+--
+
+CREATE FUNCTION @extschema@.ame_record_history(tbl regclass, record uuid)
+RETURNS TABLE (seq bigint, operation text, changed_fields text[],
+			   old_values jsonb, new_values jsonb, user_id uuid,
+			   performed_at timestamptz, context jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+	-- follow the record back through UPDATEs that changed its id
+	WITH RECURSIVE t AS (
+		SELECT n.nspname AS sch, c.relname AS tab
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.oid = tbl
+	), chain (rid, before_seq) AS (
+		SELECT record, NULL::bigint
+		UNION ALL
+		SELECT (l.old_values OPERATOR(pg_catalog.->>) 'id')::uuid, l.seq
+		FROM chain ch, t, @extschema@.ame_audit_logs l
+		WHERE l.record_id = ch.rid
+		  AND l.table_schema = t.sch AND l.table_name = t.tab
+		  AND l.operation = 'UPDATE'
+		  AND (ch.before_seq IS NULL OR l.seq < ch.before_seq)
+		  AND (l.old_values OPERATOR(pg_catalog.->>) 'id') IS DISTINCT FROM l.record_id::text
+	)
+	SELECT l.seq, l.operation, l.changed_fields, l.old_values, l.new_values,
+		   l.user_id, l.performed_at, l.context
+	FROM chain ch, t, @extschema@.ame_audit_logs l
+	WHERE l.record_id = ch.rid
+	  AND l.table_schema = t.sch AND l.table_name = t.tab
+	  AND (ch.before_seq IS NULL OR l.seq < ch.before_seq)
+	ORDER BY l.seq
+$$;
+
+COMMENT ON FUNCTION @extschema@.ame_record_history(regclass, uuid) IS
+'the audit rows of one record, in order (also those from before its id changed)';
+
+CREATE FUNCTION @extschema@.ame_record_at(tbl regclass, record uuid, at timestamptz)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+	SELECT CASE WHEN h.operation = 'DELETE' THEN NULL ELSE h.new_values END
+	FROM @extschema@.ame_record_history(tbl, record) h
+	WHERE h.performed_at <= at
+	ORDER BY h.seq DESC
+	LIMIT 1
+$$;
+
+COMMENT ON FUNCTION @extschema@.ame_record_at(regclass, uuid, timestamptz) IS
+'the record as it was at that time, as jsonb (NULL before it existed and after it was deleted)';
