@@ -99,6 +99,11 @@ typedef struct AuditColumn
 	int			namelen;
 	Datum		name_text;		/* the name as text, for changed_fields */
 	FmgrInfo	proc;			/* output function, or to_jsonb() */
+	int			pair;			/* its place in a jsonb object's key order */
+	/* AK_DATETIME: the last value converted, as bulk changes repeat them */
+	bool		have_last;
+	Datum		last_value;
+	char	   *last_string;
 } AuditColumn;
 
 /* what the trigger needs to know about an audited table */
@@ -111,6 +116,7 @@ typedef struct AuditRelInfo
 	const char *id_problem;		/* why there is none */
 	int			ncols;
 	AuditColumn *cols;
+	MemoryContext last_cxt;		/* holds the AK_DATETIME last_string's */
 	Datum		schema_text;
 	Datum		table_text;
 } AuditRelInfo;
@@ -185,10 +191,12 @@ static void xact_callback(XactEvent event, void *arg);
 static AuditRelInfo *get_relinfo(Relation rel);
 static void build_relinfo(AuditRelInfo *info, Relation rel);
 static AuditKind kind_of_type(Oid typid);
-static void column_to_jsonb(AuditColumn *col, Datum value, bool isnull,
-							JsonbValue *out);
-static void push_column(JsonbParseState **state, AuditColumn *col,
-						JsonbValue *value);
+static int	key_order(const void *a, const void *b);
+static void column_to_jsonb(AuditRelInfo *info, AuditColumn *col,
+							Datum value, bool isnull, JsonbValue *out);
+static void set_pair(JsonbPair *pair, AuditRelInfo *info, AuditColumn *col,
+					 Datum value, bool isnull);
+static Jsonb *pairs_to_jsonb(JsonbPair *pairs, int npairs);
 static Jsonb *finish_object(JsonbParseState **state);
 static AuditState *get_state(FunctionCallInfo fcinfo);
 static Jsonb *build_context(const AmeIdentity *id);
@@ -224,8 +232,8 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 	bool	   *oldnulls = NULL;
 	Datum	   *newvals = NULL;
 	bool	   *newnulls = NULL;
-	JsonbParseState *oldstate = NULL;
-	JsonbParseState *newstate = NULL;
+	JsonbPair  *oldpairs = NULL;
+	JsonbPair  *newpairs = NULL;
 	Datum	   *changed;
 	int			nchanged = 0;
 	const char *operation;
@@ -286,14 +294,13 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 	/* the images, and for an UPDATE the columns whose values differ */
 	changed = palloc(info->ncols * sizeof(Datum));
 	if (oldtuple)
-		pushJsonbValue(&oldstate, WJB_BEGIN_OBJECT, NULL);
+		oldpairs = palloc(info->ncols * sizeof(JsonbPair));
 	if (newtuple)
-		pushJsonbValue(&newstate, WJB_BEGIN_OBJECT, NULL);
+		newpairs = palloc(info->ncols * sizeof(JsonbPair));
 	for (i = 0; i < info->ncols; i++)
 	{
 		AuditColumn *col = &info->cols[i];
 		int			a = col->attnum - 1;
-		JsonbValue	v;
 
 		if (oldtuple && newtuple)
 		{
@@ -302,29 +309,20 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 								  TupleDescAttr(tupdesc, a)))
 			{
 				changed[nchanged++] = col->name_text;
-				column_to_jsonb(col, oldvals[a], oldnulls[a], &v);
-				push_column(&oldstate, col, &v);
-				column_to_jsonb(col, newvals[a], newnulls[a], &v);
-				push_column(&newstate, col, &v);
+				set_pair(&oldpairs[col->pair], info, col, oldvals[a], oldnulls[a]);
+				set_pair(&newpairs[col->pair], info, col, newvals[a], newnulls[a]);
 			}
 			else
 			{
 				/* unchanged: one conversion serves both images */
-				column_to_jsonb(col, newvals[a], newnulls[a], &v);
-				push_column(&oldstate, col, &v);
-				push_column(&newstate, col, &v);
+				set_pair(&newpairs[col->pair], info, col, newvals[a], newnulls[a]);
+				oldpairs[col->pair] = newpairs[col->pair];
 			}
 		}
 		else if (oldtuple)
-		{
-			column_to_jsonb(col, oldvals[a], oldnulls[a], &v);
-			push_column(&oldstate, col, &v);
-		}
+			set_pair(&oldpairs[col->pair], info, col, oldvals[a], oldnulls[a]);
 		else
-		{
-			column_to_jsonb(col, newvals[a], newnulls[a], &v);
-			push_column(&newstate, col, &v);
-		}
+			set_pair(&newpairs[col->pair], info, col, newvals[a], newnulls[a]);
 	}
 
 	/* an UPDATE that changed no value is no change */
@@ -386,11 +384,11 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 	values[LOG_TABLE] = info->table_text;
 	values[LOG_OPERATION] = CStringGetTextDatum(operation);
 	if (oldtuple)
-		values[LOG_OLD] = JsonbPGetDatum(finish_object(&oldstate));
+		values[LOG_OLD] = JsonbPGetDatum(pairs_to_jsonb(oldpairs, info->ncols));
 	else
 		nulls[LOG_OLD] = true;
 	if (newtuple)
-		values[LOG_NEW] = JsonbPGetDatum(finish_object(&newstate));
+		values[LOG_NEW] = JsonbPGetDatum(pairs_to_jsonb(newpairs, info->ncols));
 	else
 		nulls[LOG_NEW] = true;
 	values[LOG_CHANGED] = PointerGetDatum(construct_array(changed, nchanged,
@@ -691,11 +689,25 @@ build_relinfo(AuditRelInfo *info, Relation rel)
 		}
 	}
 
+	/* jsonb keeps an object's keys sorted: shorter first, then bytewise */
+	{
+		AuditColumn **sorted = palloc(ncols * sizeof(AuditColumn *));
+
+		for (i = 0; i < ncols; i++)
+			sorted[i] = &cols[i];
+		qsort(sorted, ncols, sizeof(AuditColumn *), key_order);
+		for (i = 0; i < ncols; i++)
+			sorted[i]->pair = i;
+		pfree(sorted);
+	}
+
 	MemoryContextSwitchTo(oldcxt);
 
 	if (info->cxt)
 		MemoryContextDelete(info->cxt);
 	info->cxt = cxt;
+	info->last_cxt = AllocSetContextCreate(cxt, "ame audit last values",
+										   ALLOCSET_SMALL_SIZES);
 	info->cols = cols;
 	info->ncols = ncols;
 	info->id_attnum = id_attnum;
@@ -762,7 +774,8 @@ kind_of_type(Oid typid)
 
 /* Convert one column value into a JsonbValue, as to_jsonb() would. */
 static void
-column_to_jsonb(AuditColumn *col, Datum value, bool isnull, JsonbValue *out)
+column_to_jsonb(AuditRelInfo *info, AuditColumn *col, Datum value,
+				bool isnull, JsonbValue *out)
 {
 	if (isnull)
 	{
@@ -861,8 +874,28 @@ column_to_jsonb(AuditColumn *col, Datum value, bool isnull, JsonbValue *out)
 			}
 		case AK_DATETIME:
 			{
-				char	   *s = JsonEncodeDateTime(NULL, value, col->typid, NULL);
+				char	   *s;
 
+				/*
+				 * Bulk changes repeat timestamps (created_at of rows loaded
+				 * together, now() of one statement): remember the last one.
+				 * All these types are by value except timetz.
+				 */
+				if (col->have_last && col->typid != TIMETZOID &&
+					col->last_value == value)
+					s = pstrdup(col->last_string);
+				else
+				{
+					s = JsonEncodeDateTime(NULL, value, col->typid, NULL);
+					if (col->typid != TIMETZOID)
+					{
+						if (col->have_last)
+							pfree(col->last_string);
+						col->last_string = MemoryContextStrdup(info->last_cxt, s);
+						col->last_value = value;
+						col->have_last = true;
+					}
+				}
 				out->type = jbvString;
 				out->val.string.val = s;
 				out->val.string.len = strlen(s);
@@ -909,16 +942,59 @@ column_to_jsonb(AuditColumn *col, Datum value, bool isnull, JsonbValue *out)
 	}
 }
 
-static void
-push_column(JsonbParseState **state, AuditColumn *col, JsonbValue *value)
+/* jsonb's order of object keys: by length, then bytewise */
+static int
+key_order(const void *a, const void *b)
 {
-	JsonbValue	key;
+	const AuditColumn *ca = *(AuditColumn *const *) a;
+	const AuditColumn *cb = *(AuditColumn *const *) b;
 
-	key.type = jbvString;
-	key.val.string.val = col->name;
-	key.val.string.len = col->namelen;
-	pushJsonbValue(state, WJB_KEY, &key);
-	pushJsonbValue(state, WJB_VALUE, value);
+	if (ca->namelen != cb->namelen)
+		return ca->namelen < cb->namelen ? -1 : 1;
+	return memcmp(ca->name, cb->name, ca->namelen);
+}
+
+/*
+ * set_pair
+ *		One key/value pair of an image.  A nested jsonb value is expanded
+ *		into a tree, since the image is assembled from JsonbValues.
+ */
+static void
+set_pair(JsonbPair *pair, AuditRelInfo *info, AuditColumn *col, Datum value,
+		 bool isnull)
+{
+	pair->key.type = jbvString;
+	pair->key.val.string.val = col->name;
+	pair->key.val.string.len = col->namelen;
+	pair->order = col->pair;
+	column_to_jsonb(info, col, value, isnull, &pair->value);
+
+	if (pair->value.type == jbvBinary)
+	{
+		JsonbParseState *ps = NULL;
+		JsonbValue *array;
+
+		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+		pushJsonbValue(&ps, WJB_ELEM, &pair->value);
+		array = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+		pair->value = array->val.array.elems[0];
+	}
+}
+
+/*
+ * pairs_to_jsonb
+ *		An object from pairs already in jsonb's key order (see key_order),
+ *		without the sort that pushJsonbValue() would do for every row.
+ */
+static Jsonb *
+pairs_to_jsonb(JsonbPair *pairs, int npairs)
+{
+	JsonbValue	object;
+
+	object.type = jbvObject;
+	object.val.object.nPairs = npairs;
+	object.val.object.pairs = pairs;
+	return JsonbValueToJsonb(&object);
 }
 
 static Jsonb *

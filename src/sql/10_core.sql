@@ -318,10 +318,10 @@ CREATE SEQUENCE @extschema@.ame_audit_logs_seq_seq AS bigint;
 CREATE TABLE @extschema@.ame_audit_logs (
 	-- the audit trigger writes time-ordered (version 7) uuids
 	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
-	table_schema text NOT NULL,
-	table_name text NOT NULL,
+	table_schema text COLLATE "C" NOT NULL,
+	table_name text COLLATE "C" NOT NULL,
 	record_id uuid NOT NULL,
-	operation text NOT NULL,
+	operation text COLLATE "C" NOT NULL,
 	old_values jsonb,
 	new_values jsonb,
 	changed_fields text[] NOT NULL DEFAULT '{}',
