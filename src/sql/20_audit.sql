@@ -69,31 +69,32 @@ AS $$
 DECLARE
 	idtype oid;
 	kind "char";
+	name text;
 BEGIN
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
 	END IF;
-	SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = tbl;
+	SELECT c.relkind, c.relname INTO kind, name FROM pg_class c WHERE c.oid = tbl;
 	IF kind NOT IN ('r', 'p') THEN
-		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '22023';
+		RAISE EXCEPTION '"%" is not a table', name USING ERRCODE = '22023';
 	END IF;
 	SELECT a.atttypid INTO idtype
 	FROM pg_attribute a
 	WHERE a.attrelid = tbl AND a.attname = 'id' AND NOT a.attisdropped;
 	IF idtype IS NULL THEN
-		RAISE EXCEPTION 'table "%" has no column "id"', tbl
+		RAISE EXCEPTION 'table "%" has no column "id"', name
 			USING ERRCODE = '22023',
 				  HINT = 'Only tables with a uuid column "id" can be audited.';
 	END IF;
 	IF idtype <> 'uuid'::regtype AND
 	   (SELECT t.typbasetype FROM pg_type t WHERE t.oid = idtype) <> 'uuid'::regtype THEN
-		RAISE EXCEPTION 'column "id" of table "%" is of type %, not uuid', tbl, idtype::regtype
+		RAISE EXCEPTION 'column "id" of table "%" is of type %, not uuid', name, idtype::regtype
 			USING ERRCODE = '22023',
 				  HINT = 'Only tables with a uuid column "id" can be audited.';
 	END IF;
 	IF EXISTS (SELECT 1 FROM pg_trigger t
 			   WHERE t.tgrelid = tbl AND t.tgname = 'ame_audit') THEN
-		RAISE NOTICE 'table "%" is already audited', tbl;
+		RAISE NOTICE 'table "%" is already audited', name;
 		RETURN;
 	END IF;
 	EXECUTE format('CREATE TRIGGER ame_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
@@ -122,7 +123,8 @@ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_trigger t
 				   WHERE t.tgrelid = tbl AND t.tgname = 'ame_audit'
 					 AND t.tgfoid = '@extschema@.audit_trigger_function'::regproc) THEN
-		RAISE NOTICE 'table "%" is not audited', tbl;
+		RAISE NOTICE 'table "%" is not audited',
+			(SELECT c.relname FROM pg_class c WHERE c.oid = tbl);
 		RETURN;
 	END IF;
 	EXECUTE format('DROP TRIGGER ame_audit ON %s', tbl);
