@@ -8,7 +8,7 @@ n=0; failed=0
 ok() { n=$((n+1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not ok $n - $3"; echo "#   got: '$1'"; echo "#   expected: '$2'"; failed=$((failed+1)); fi; }
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
 
-echo "1..11"
+echo "1..15"
 dumpfile=$(mktemp /tmp/ame-dump.XXXXXX)
 dropdb --if-exists ame_dump_src >/dev/null 2>&1; dropdb --if-exists ame_dump_dst >/dev/null 2>&1
 createdb ame_dump_src && createdb ame_dump_dst || { echo "Bail out! createdb failed"; exit 1; }
@@ -50,6 +50,24 @@ ok "$(q ame_dump_dst "INSERT INTO ame_customers (company_name, service_tier) VAL
    "AME-005001" "a new customer gets the next number"
 ok "$(q ame_dump_dst "SELECT extversion FROM pg_extension WHERE extname = 'ame'")" "1.0" "the extension is restored as an extension"
 ok "$(q ame_dump_dst "SELECT count(*) FROM technician_performance")" "12" "the views work after the restore"
+
+# auditing goes on after the restore, with seq above every restored row
+ok "$(q ame_dump_dst "UPDATE ame_technicians SET phone = '555-0000' WHERE name = 'Alex Moreno';
+                      SELECT (SELECT max(seq) FROM ame_audit_logs) =
+                             (SELECT seq FROM ame_audit_logs WHERE table_name = 'ame_technicians'
+                              ORDER BY seq DESC LIMIT 1)
+                         AND (SELECT count(DISTINCT seq) = count(*) FROM ame_audit_logs)")" \
+   "t" "a change after the restore is audited with the highest seq, and no seq repeats"
+
+# the documented restore: session_replication_role = replica adds no audit rows
+createdb ame_dump_replica
+PGOPTIONS='-c session_replication_role=replica' pg_restore -d ame_dump_replica "$dumpfile" 2>/tmp/ame-restore.err
+ok "$?" "0" "pg_restore with session_replication_role = replica succeeds"
+ok "$(fingerprint ame_dump_replica)" "$src" "and restores every row exactly once, adding no audit row"
+ok "$(q ame_dump_replica "SELECT count(*) FROM ame_audit_logs WHERE table_name = 'ame_customers'")" \
+   "$(q ame_dump_src "SELECT count(*) FROM ame_audit_logs WHERE table_name = 'ame_customers'")" \
+   "the customers' audit rows are those of the source"
+dropdb ame_dump_replica
 
 # a plain SQL dump replayed by psql (it runs with row_security = off)
 createdb ame_dump_plain
