@@ -39,3 +39,29 @@ FROM technician_performance ORDER BY name;
 
 \echo '== BI view: service_tier_metrics'
 SELECT * FROM service_tier_metrics ORDER BY service_tier;
+
+\echo '== audit trail: a customer changes, and its history'
+SELECT clock_timestamp() AS before_survey \gset
+SET request.jwt.claims = '{"sub": "00000000-0000-4000-8000-000000000003"}';
+SET ame.audit_context = '{"reason": "site survey", "ticket": 4711}';
+UPDATE ame_customers SET site_name = 'East wing', phone = '(555) 010-2000 ext. 7'
+WHERE customer_number = 'AME-000042';
+UPDATE ame_customers SET service_tier = 'guardian' WHERE customer_number = 'AME-000042';
+UPDATE ame_customers SET site_name = 'East wing' WHERE customer_number = 'AME-000042';  -- no change, no row
+RESET ame.audit_context;
+RESET request.jwt.claims;
+SELECT h.seq, h.operation, h.changed_fields,
+       h.new_values ->> 'phone' AS phone, h.new_values ->> 'service_tier' AS tier,
+       t.name AS by_technician, h.context -> 'audit_context' AS audit_context
+FROM ame_customers c,
+     ame_record_history('ame_customers', c.id) h
+     LEFT JOIN ame_technicians t ON t.user_id = h.user_id
+WHERE c.customer_number = 'AME-000042'
+ORDER BY h.seq;
+\echo '== time travel: the customer before the survey'
+SELECT r.customer_number, r.site_name, r.phone, r.service_tier
+FROM ame_customers c,
+     jsonb_populate_record(NULL::ame_customers,
+       ame_record_at('ame_customers', c.id, :'before_survey')) r
+WHERE c.customer_number = 'AME-000042';
+SELECT operation, count(*) AS audit_rows FROM ame_audit_logs GROUP BY 1 ORDER BY 1;
