@@ -35,7 +35,9 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -49,6 +51,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -103,6 +106,7 @@ typedef struct AuditColumn
 	/* AK_DATETIME: the last value converted, as bulk changes repeat them */
 	bool		have_last;
 	Datum		last_value;
+	pg_tz	   *last_tz;		/* the TimeZone it was written in */
 	char	   *last_string;
 } AuditColumn;
 
@@ -146,11 +150,15 @@ static const char *const log_columns[LOG_NCOLS] = {
 };
 
 /*
- * The log, opened for inserts once per transaction.  Its resources belong
- * to the top transaction's resource owner and its memory to
- * TopTransactionContext; it is closed before commit and forgotten at
- * abort (transaction callback), and rebuilt when the log's relcache entry
- * is invalidated (say, an index was added).
+ * The log, set up for inserts once per transaction: locked, its index
+ * information built, a slot made.  Its resources belong to the top
+ * transaction's resource owner and its memory to TopTransactionContext; it
+ * is closed before commit and forgotten at abort (transaction callback),
+ * and rebuilt when the log's relcache entry is invalidated (say, an index
+ * was added).  The relation and its indexes are opened (without new
+ * locks) only while a row is written, so that no relcache reference is
+ * held between rows: TRUNCATE or ALTER of the log later in the same
+ * transaction must not find it "in use".
  */
 typedef struct AuditWriter
 {
@@ -160,7 +168,9 @@ typedef struct AuditWriter
 	bool		stale;
 	bool		skip;			/* a restore is under way: write nothing */
 	EState	   *estate;
-	ResultRelInfo *rri;
+	ResultRelInfo *rri;			/* relation and index descs open only while
+								 * a row is written */
+	Oid		   *indexoids;
 	TupleTableSlot *slot;
 	AttrNumber	attnum[LOG_NCOLS];
 } AuditWriter;
@@ -882,7 +892,8 @@ column_to_jsonb(AuditRelInfo *info, AuditColumn *col, Datum value,
 				 * All these types are by value except timetz.
 				 */
 				if (col->have_last && col->typid != TIMETZOID &&
-					col->last_value == value)
+					col->last_value == value &&
+					col->last_tz == session_timezone)
 					s = pstrdup(col->last_string);
 				else
 				{
@@ -893,6 +904,7 @@ column_to_jsonb(AuditRelInfo *info, AuditColumn *col, Datum value,
 							pfree(col->last_string);
 						col->last_string = MemoryContextStrdup(info->last_cxt, s);
 						col->last_value = value;
+						col->last_tz = session_timezone;
 						col->have_last = true;
 					}
 				}
@@ -1197,6 +1209,17 @@ open_writer(AuditState *state)
 		ExecOpenIndices(w->rri, false);
 		w->slot = MakeSingleTupleTableSlot(tupdesc, table_slot_callbacks(rel));
 		w->skip = log_is_behind(w, rel);
+
+		/* keep the locks and the index information, not the references */
+		w->indexoids = palloc(Max(w->rri->ri_NumIndices, 1) * sizeof(Oid));
+		for (i = 0; i < w->rri->ri_NumIndices; i++)
+		{
+			w->indexoids[i] = RelationGetRelid(w->rri->ri_IndexRelationDescs[i]);
+			index_close(w->rri->ri_IndexRelationDescs[i], NoLock);
+			w->rri->ri_IndexRelationDescs[i] = NULL;
+		}
+		table_close(rel, NoLock);
+		w->rri->ri_RelationDesc = NULL;
 	}
 	PG_CATCH();
 	{
@@ -1223,8 +1246,6 @@ close_writer(void)
 
 	CurrentResourceOwner = TopTransactionResourceOwner;
 	ExecDropSingleTupleTableSlot(w->slot);
-	ExecCloseIndices(w->rri);
-	table_close(w->rri->ri_RelationDesc, NoLock);
 	FreeExecutorState(w->estate);
 	CurrentResourceOwner = oldowner;
 }
@@ -1311,6 +1332,11 @@ write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 	}
 	ExecStoreVirtualTuple(slot);
 
+	/* the locks are held since open_writer */
+	rri->ri_RelationDesc = relation_open(w->logrelid, NoLock);
+	for (i = 0; i < rri->ri_NumIndices; i++)
+		rri->ri_IndexRelationDescs[i] = index_open(w->indexoids[i], NoLock);
+
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(w->owner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
@@ -1332,6 +1358,14 @@ write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 		ExecClearTuple(slot);
 	}
 	PG_END_TRY();
+
+	for (i = 0; i < rri->ri_NumIndices; i++)
+	{
+		index_close(rri->ri_IndexRelationDescs[i], NoLock);
+		rri->ri_IndexRelationDescs[i] = NULL;
+	}
+	relation_close(rri->ri_RelationDesc, NoLock);
+	rri->ri_RelationDesc = NULL;
 }
 
 /*

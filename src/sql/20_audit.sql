@@ -93,9 +93,15 @@ BEGIN
 				  HINT = 'Only tables with a uuid column "id" can be audited.';
 	END IF;
 	IF EXISTS (SELECT 1 FROM pg_trigger t
-			   WHERE t.tgrelid = tbl AND t.tgname = 'ame_audit') THEN
+			   WHERE t.tgrelid = tbl AND t.tgname = 'ame_audit'
+				 AND t.tgfoid = '@extschema@.audit_trigger_function'::regproc) THEN
 		RAISE NOTICE 'table "%" is already audited', name;
 		RETURN;
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_trigger t
+			   WHERE t.tgrelid = tbl AND t.tgname = 'ame_audit') THEN
+		RAISE EXCEPTION 'table "%" already has a trigger "ame_audit" that is not ame''s', name
+			USING ERRCODE = '42710';
 	END IF;
 	EXECUTE format('CREATE TRIGGER ame_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
 				   'FOR EACH ROW EXECUTE FUNCTION %I.audit_trigger_function()',
@@ -162,10 +168,13 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 	-- follow the record back through UPDATEs that changed its id
+	-- a partitioned table's rows are logged under their partitions' names
 	WITH RECURSIVE t AS (
 		SELECT n.nspname AS sch, c.relname AS tab
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.oid = tbl
+		FROM (SELECT tbl AS relid
+			  UNION SELECT p.relid FROM pg_partition_tree(tbl) p) p
+			 JOIN pg_class c ON c.oid = p.relid
+			 JOIN pg_namespace n ON n.oid = c.relnamespace
 	), chain (rid, before_seq) AS (
 		SELECT record, NULL::bigint
 		UNION ALL
@@ -179,10 +188,12 @@ AS $$
 	)
 	SELECT l.seq, l.operation, l.changed_fields, l.old_values, l.new_values,
 		   l.user_id, l.performed_at, l.context
-	FROM chain ch, t, @extschema@.ame_audit_logs l
-	WHERE l.record_id = ch.rid
-	  AND l.table_schema = t.sch AND l.table_name = t.tab
-	  AND (ch.before_seq IS NULL OR l.seq < ch.before_seq)
+	FROM @extschema@.ame_audit_logs l
+	WHERE l.id IN (SELECT l2.id
+				   FROM chain ch, t, @extschema@.ame_audit_logs l2
+				   WHERE l2.record_id = ch.rid
+					 AND l2.table_schema = t.sch AND l2.table_name = t.tab
+					 AND (ch.before_seq IS NULL OR l2.seq < ch.before_seq))
 	ORDER BY l.seq
 $$;
 
