@@ -10,7 +10,9 @@ OBJS = \
 	src/realtime.o \
 	src/rowcompare.o \
 	src/sessions.o \
-	src/timestamps.o
+	src/timestamps.o \
+	src/csv_parser.o \
+	src/import_csv.o
 
 EXTENSION = ame
 # the install script is assembled from the pieces in src/sql/, one per area
@@ -20,9 +22,14 @@ PGFILEDESC = "ame - field-service data layer"
 # pg_regress: install first and uninstall last; each area's files between
 REGRESS_CORE = schema identity normalize updated_at views trigger_misuse \
 	search_path other_schema
-REGRESS = install $(REGRESS_CORE) uninstall
+REGRESS_SESSIONS = sessions cleanup rls realtime cron
+REGRESS_AUDIT = audit audit_history
+REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
+	import_field_size import_duplicates import_header import_devices \
+	import_file import_privileges
+REGRESS = install $(REGRESS_CORE) $(REGRESS_AUDIT) $(REGRESS_SESSIONS) $(REGRESS_IMPORT) uninstall
 REGRESS_OPTS = --inputdir=. --outputdir=.
-ISOLATION = customer_number
+ISOLATION = customer_number session_cleanup audit_chain import_progress
 ISOLATION_OPTS = --inputdir=. --outputdir=output_iso
 
 # Our code must build cleanly with -Wall -Wextra; PostgreSQL's own headers

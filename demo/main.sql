@@ -65,3 +65,69 @@ FROM ame_customers c,
        ame_record_at('ame_customers', c.id, :'before_survey')) r
 WHERE c.customer_number = 'AME-000042';
 SELECT operation, count(*) AS audit_rows FROM ame_audit_logs GROUP BY 1 ORDER BY 1;
+
+\echo '== on-site sessions: start, auto-save, end; expire some; nightly cleanup'
+\set QUIET on
+-- the nightly job CREATE EXTENSION scheduled (pg_cron is installed here)
+SELECT jobname, schedule, username FROM cron.job WHERE jobname = 'session-cleanup';
+-- technicians start sessions on their open visits and auto-save into them
+CREATE TEMP TABLE demo_sessions AS
+SELECT row_number() OVER (ORDER BY v.scheduled_date, t.name) AS n,
+       v.id AS visit_id, t.name AS technician,
+       ame_start_session(v.id, interval '8 hours') AS token
+FROM ame_visits v JOIN ame_technicians t ON t.id = v.technician_id
+WHERE v.status IN ('scheduled', 'in_progress')
+ORDER BY v.scheduled_date, t.name LIMIT 40;
+SELECT count(ame_touch_session(token, jsonb_build_object('phase', 1 + n % 4, 'note', 'readings taken')))
+         AS auto_saves
+FROM demo_sessions;
+SELECT count(ame_end_session(token)) AS ended
+FROM (SELECT token FROM demo_sessions ORDER BY n LIMIT 10) s;
+-- a touch of an ended session is refused and changes nothing
+\set ON_ERROR_STOP off
+SELECT ame_touch_session((SELECT token FROM demo_sessions ORDER BY n LIMIT 1), '{"late": true}');
+\set ON_ERROR_STOP on
+-- pretend fifteen sessions were left behind days ago (as an import would bring them)
+UPDATE ame_visit_sessions SET created_at = now() - interval '4 days',
+       last_activity = now() - interval '4 days', expires_at = now() - interval '3 days'
+WHERE session_token IN (SELECT token FROM demo_sessions ORDER BY n DESC LIMIT 15);
+SELECT count(*) FILTER (WHERE is_active AND expires_at > now()) AS active,
+       count(*) FILTER (WHERE NOT is_active) AS ended,
+       count(*) FILTER (WHERE expires_at < now() - interval '24 hours') AS expired_past_grace
+FROM ame_visit_sessions;
+-- what the nightly job runs
+SELECT cleanup_expired_sessions() AS archived;
+SELECT (SELECT count(*) FROM ame_visit_sessions) AS live_sessions,
+       (SELECT count(*) FROM ame_visit_sessions_archive) AS archived_sessions;
+SELECT operation, affected_rows, round(duration_ms::numeric, 1) AS duration_ms,
+       details - 'cutoff' AS details
+FROM system_maintenance_log ORDER BY performed_at;
+-- row-level security: an application role, identified as under Supabase,
+-- sees only the sessions of its technician's visits
+CREATE ROLE demo_app;
+GRANT SELECT ON ame_visit_sessions, ame_visits TO demo_app;
+SET ROLE demo_app;
+SET request.jwt.claims = '{"sub": "00000000-0000-4000-8000-000000000001", "role": "authenticated"}';
+SELECT ame_current_user_id() AS acting_user, count(*) AS sessions_visible FROM ame_visit_sessions;
+RESET request.jwt.claims;
+SELECT count(*) AS sessions_visible_without_identity FROM ame_visit_sessions;
+RESET ROLE;
+SELECT count(*) AS sessions_visible_to_the_owner FROM ame_visit_sessions;
+REVOKE ALL ON ame_visit_sessions, ame_visits FROM demo_app;
+DROP ROLE demo_app;
+\set QUIET off
+
+\echo '== CSV import: demo/customers.csv, with some bad rows (docs/import.md)'
+\set csv `cat demo/customers.csv`
+SELECT ame_import_csv(:'csv', 'customers', 'demo/customers.csv') AS batch \gset
+SELECT source_file, status, total_records, success_count, error_count
+FROM import_batches WHERE id = :'batch';
+\echo '-- every record is imported or explained: the errors, with the line of the file'
+SELECT row_number, line_number, sqlstate,
+       split_part(error_message, E'\n', 1) AS error,
+       raw_data->>'company_name' AS company
+FROM import_errors WHERE batch_id = :'batch' ORDER BY row_number;
+\echo '-- the imported customers, normalized on the way in'
+SELECT customer_number, company_name, service_tier, phone, phone_extension, email
+FROM ame_customers WHERE customer_number LIKE 'AME-9%' OR company_name = 'Elm Warehouse'
+ORDER BY company_name;

@@ -12,6 +12,7 @@ PACKAGES=(
 	postgresql-15-cron                     # nightly session cleanup
 	postgresql-15-pgtap                    # pgTAP, for the tests
 	libtap-parser-sourcehandler-pgtap-perl # pg_prove
+	clang libclang-rt-14-dev               # libFuzzer, for the parser's fuzz test
 	make gcc libc6-dev
 )
 

@@ -48,13 +48,23 @@ cluster ame_tap sh -c 'createdb ame_tap || exit 1
 tap_rc=$?
 cat "$logs/pgtap.log"
 
+echo "== fuzz (the CSV parser under libFuzzer, 30 s; fuzz/)"
+if make -s -C fuzz run FUZZ_SECONDS=30 FUZZ_WORK="$logs/fuzz" >"$logs/fuzz.log" 2>&1; then
+	fuzz_rc=0
+	echo "fuzz ... ok"
+else
+	fuzz_rc=1
+	tail -40 "$logs/fuzz.log"
+	echo "fuzz ... FAILED (see $logs/fuzz.log)"
+fi
+
 # count: one per pg_regress or isolation test, one per TAP assertion
 passed=$(cat "$logs/regress.log" "$logs/isolation.log" | grep -cE '\.\.\. ok')
 failed=$(cat "$logs/regress.log" "$logs/isolation.log" | grep -cE '\.\.\. FAILED|\.\.\. failed')
 tap_ok=$(grep -cE '^ok [0-9]+' "$logs/pgtap.log")
 tap_notok=$(grep -cE '^not ok [0-9]+' "$logs/pgtap.log")
-passed=$((passed + tap_ok))
-failed=$((failed + tap_notok))
+passed=$((passed + tap_ok + (1 - fuzz_rc)))
+failed=$((failed + tap_notok + fuzz_rc))
 if [ $tap_rc -ne 0 ] && [ "$tap_notok" -eq 0 ]; then
 	failed=$((failed + 1))		# a pgTAP file died or ran short of its plan
 fi

@@ -11,6 +11,9 @@ CREATE EXTENSION ame SCHEMA fsm;
 SELECT extnamespace::regnamespace FROM pg_extension WHERE extname = 'ame';
 SELECT count(*) AS in_public FROM pg_class WHERE relnamespace = 'public'::regnamespace;
 SELECT count(*) AS functions_in_public FROM pg_proc WHERE pronamespace = 'public'::regnamespace;
+-- the publication left by the earlier DROP EXTENSION now holds fsm's tables
+SELECT schemaname, tablename COLLATE "C" AS tablename FROM pg_publication_tables
+WHERE pubname = 'ame_realtime' ORDER BY 2;
 
 -- a caller without fsm on its path
 SET search_path = pg_catalog;
@@ -40,6 +43,9 @@ RESET search_path;
 DROP EXTENSION ame;
 SELECT count(*) AS left_in_fsm FROM pg_class WHERE relnamespace = 'fsm'::regnamespace;
 SELECT count(*) AS functions_left FROM pg_proc WHERE pronamespace = 'fsm'::regnamespace;
+-- but the publication (not an extension member) stays, emptied
+SELECT count(*) AS publication_tables FROM pg_publication_tables WHERE pubname = 'ame_realtime';
+DROP PUBLICATION ame_realtime;
 DROP SCHEMA fsm;
 
 CREATE EXTENSION ame;

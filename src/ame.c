@@ -15,7 +15,19 @@
 
 PG_MODULE_MAGIC;
 
+void		_PG_init(void);
 static const char *event_name(TriggerEvent event);
+
+/*
+ * _PG_init
+ *		Module load: define the extension's GUCs.  No MarkGUCPrefixReserved
+ *		("ame"): ame.audit_context is a plain placeholder a user may SET.
+ */
+void
+_PG_init(void)
+{
+	ame_import_define_gucs();
+}
 
 /*
  * ame_check_trigger

@@ -71,4 +71,18 @@ extern bool ame_datum_changed(Datum oldval, bool oldnull,
 							  Datum newval, bool newnull,
 							  Form_pg_attribute att);
 
+/* sessions.c: sessions, cleanup, pg_cron */
+
+extern Oid	ame_extension_owner(void);
+
+/* realtime.c: per-row NOTIFY; suppressed while a cleanup moves rows */
+
+#define AME_REALTIME_CHANNEL	"ame_realtime"
+extern bool ame_realtime_suppressed;
+
+/* import_csv.c: CSV import; its GUC is defined by _PG_init */
+
+extern int	ame_import_max_field_size;
+extern void ame_import_define_gucs(void);
+
 #endif							/* AME_H */

@@ -238,8 +238,7 @@ FROM (VALUES
   ('device_inventory', 'device_inventory_visit_idx', ARRAY['visit_id']),
   ('system_maintenance_log', 'system_maintenance_log_performed_idx', ARRAY['performed_at']),
   ('import_errors', 'import_errors_batch_idx', ARRAY['batch_id', 'row_number']),
-  ('ame_audit_logs', 'ame_audit_logs_record_idx',
-   ARRAY['table_schema', 'table_name', 'record_id', 'seq'])) AS i (tbl, idx, cols);
+  ('ame_audit_logs', 'ame_audit_logs_record_idx', ARRAY['record_id', 'seq'])) AS i (tbl, idx, cols);
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
            WHERE indexrelid = 'public.ame_visit_sessions_active_idx'::regclass),
           'is_active', 'ame_visit_sessions_active_idx covers active sessions only');

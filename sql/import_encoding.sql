@@ -1,0 +1,26 @@
+--
+-- import_encoding: invalid UTF-8 and NUL bytes (only the bytea form can
+-- carry them) are 22021 row errors; raw_data shows U+FFFD, raw_record
+-- keeps the exact bytes
+--
+\set VERBOSITY terse
+BEGIN;
+SELECT count(*) AS technicians_before FROM ame_technicians \gset
+SELECT ame_import_csv(
+  convert_to(E'name,email\nE-ok,\nE-latin1 ', 'UTF8') || '\xe9'::bytea ||
+  convert_to(E',\nE-nul', 'UTF8') || '\x00'::bytea ||
+  convert_to(E'byte,\nE-truncated ', 'UTF8') || '\xe282'::bytea ||
+  convert_to(E',x@y\nE-surrogate ', 'UTF8') || '\xeda080'::bytea ||
+  convert_to(E',\nE-euro €,\n"E-quoted ', 'UTF8') || '\xff'::bytea ||
+  convert_to(E'",\n', 'UTF8'),
+  'technicians', 'bytes.csv') AS batch \gset
+SELECT source_file, status, total_records, success_count, error_count
+FROM import_batches WHERE id = :'batch';
+SELECT row_number, line_number, sqlstate, error_message, raw_data, raw_record
+FROM import_errors WHERE batch_id = :'batch' ORDER BY row_number;
+SELECT name FROM ame_technicians WHERE name LIKE 'E-%' ORDER BY 1;
+SELECT count(*) - :technicians_before AS technicians_added FROM ame_technicians;
+-- a header with an invalid byte fails the batch
+SELECT ame_import_csv('\x6e616d65ff0a410a'::bytea, 'technicians') AS batch \gset
+SELECT status, total_records, error_message FROM import_batches WHERE id = :'batch';
+ROLLBACK;

@@ -1,0 +1,40 @@
+--
+-- import_field_size: a field over ame.import_max_field_size (1 MB by
+-- default) is a 54000 row error; the GUC moves the limit
+--
+\set VERBOSITY terse
+LOAD 'ame';
+SHOW ame.import_max_field_size;
+BEGIN;
+SELECT ame_import_csv(
+  'company_name,service_tier,site_name' || chr(10) ||
+  'F-small,core,ok' || chr(10) ||
+  'F-big,core,' || repeat('x', 2 * 1024 * 1024) || chr(10) ||
+  'F-quoted-big,core,"' || repeat('y,', 600 * 1024) || '"' || chr(10) ||
+  'F-after,core,fine' || chr(10),
+  'customers') AS batch \gset
+SELECT status, total_records, success_count, error_count
+FROM import_batches WHERE id = :'batch';
+SELECT row_number, line_number, sqlstate, error_message,
+       length(raw_record) AS raw_bytes,
+       length(raw_data->>'site_name') AS kept_chars
+FROM import_errors WHERE batch_id = :'batch' ORDER BY row_number;
+SELECT company_name, length(site_name) FROM ame_customers
+WHERE company_name LIKE 'F-%' ORDER BY 1;
+ROLLBACK;
+
+-- a larger limit lets the 2 MB field in; a smaller one refuses 2 kB
+BEGIN;
+SET LOCAL ame.import_max_field_size = '4MB';
+SELECT ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
+  'F-big,core,' || repeat('x', 2 * 1024 * 1024), 'customers') AS batch \gset
+SELECT status, success_count, error_count FROM import_batches WHERE id = :'batch';
+SELECT company_name, length(site_name) FROM ame_customers WHERE company_name = 'F-big';
+SET LOCAL ame.import_max_field_size = '1kB';
+SELECT ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
+  'F-2k,core,' || repeat('z', 2048), 'customers') AS batch \gset
+SELECT status, success_count, error_count FROM import_batches WHERE id = :'batch';
+SELECT sqlstate, error_message FROM import_errors WHERE batch_id = :'batch';
+ROLLBACK;
+SET ame.import_max_field_size = 100;
+\echo :LAST_ERROR_SQLSTATE

@@ -1,0 +1,943 @@
+/*-------------------------------------------------------------------------
+ *
+ * sessions.c
+ *	  On-site sessions of a visit: start, touch (auto-save) and end them,
+ *	  and cleanup_expired_sessions(), which moves expired sessions into the
+ *	  archive in one atomic statement.
+ *
+ * The session functions run with the caller's rights, so row-level
+ * security decides which visits and sessions the caller can use: a visit
+ * or session the caller cannot see behaves exactly like one that does not
+ * exist.  Tokens are 32 bytes from pg_strong_random(), hex encoded.
+ *
+ * cleanup_expired_sessions() runs as the extension's owner (it must see
+ * every session), switching the user id around its own work only.  The
+ * move is a single DELETE ... RETURNING feeding an INSERT, so a session is
+ * either still live or archived, never both and never neither, whatever
+ * runs concurrently: a concurrent touch or end either commits first (and
+ * the DELETE's recheck skips the refreshed row) or waits for the cleanup
+ * (and then finds no row).  Cleanups serialize on a transaction-level
+ * advisory lock, so a second one waits and then moves only what is left.
+ *
+ * Every SQL text names the extension's own schema; plans are prepared
+ * once per backend and kept.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/guc_tables.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "ame.h"
+
+#define TOKEN_BYTES			32
+#define GRACE_PERIOD_MS		(24 * 60 * 60 * 1000L)
+#define CLEANUP_LOCK_KEY2	1
+#define CLEANUP_JOB_NAME	"session-cleanup"
+#define DEFAULT_SCHEDULE	"0 2 * * *"
+
+/* a kept plan, valid for one schema of the extension */
+typedef struct KeptPlan
+{
+	Oid			nsp;
+	SPIPlanPtr	plan;
+} KeptPlan;
+
+static KeptPlan visit_plan;
+static KeptPlan insert_plan;
+static KeptPlan touch_plan;
+static KeptPlan end_plan;
+static KeptPlan lookup_plan;
+static KeptPlan archived_plan;
+static KeptPlan move_plan;
+static KeptPlan log_plan;
+
+/* true while cleanup_expired_sessions() moves rows: no per-row NOTIFY */
+bool		ame_realtime_suppressed = false;
+
+static SPIPlanPtr get_plan(KeptPlan *kp, Oid nsp, const char *fmt,
+						   const char *rel1, const char *rel2,
+						   int nargs, Oid *argtypes);
+static char *qualified(Oid nsp, const char *relname);
+static char *new_token(void);
+static Datum session_token_arg(FunctionCallInfo fcinfo);
+static void report_unusable_session(Oid nsp, Datum token)
+			pg_attribute_noreturn();
+static void check_extension_owner(const char *funcname);
+static Oid	require_pg_cron(void);
+static char *cleanup_command(Oid nsp);
+static void validate_schedule(const char *schedule);
+static int	cron_value(const char **pp, const char *end,
+					   const char *const *names);
+static const char *check_cron_field(const char *field, int len, int min,
+									int max, const char *const *names);
+
+PG_FUNCTION_INFO_V1(ame_start_session);
+PG_FUNCTION_INFO_V1(ame_touch_session);
+PG_FUNCTION_INFO_V1(ame_end_session);
+PG_FUNCTION_INFO_V1(cleanup_expired_sessions);
+PG_FUNCTION_INFO_V1(ame_schedule_cleanup);
+PG_FUNCTION_INFO_V1(ame_unschedule_cleanup);
+PG_FUNCTION_INFO_V1(ame_install_notice);
+
+/*
+ * ame_start_session(visit_id uuid, ttl interval) RETURNS text
+ *		Start a new session on a scheduled or in-progress visit that the
+ *		caller can see; returns its token.
+ */
+Datum
+ame_start_session(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Datum		visit_id;
+	Interval   *ttl;
+	Interval	zero;
+	SPIPlanPtr	plan;
+	Oid			visit_types[1] = {UUIDOID};
+	Oid			insert_types[4] = {UUIDOID, UUIDOID, TEXTOID, INTERVALOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	char	   *status;
+	Datum		technician;
+	bool		technician_null;
+	char	   *token;
+	int			rc;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("visit id must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("session ttl must not be null")));
+	visit_id = PG_GETARG_DATUM(0);
+	ttl = PG_GETARG_INTERVAL_P(1);
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
+										  IntervalPGetDatum(ttl),
+										  IntervalPGetDatum(&zero))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("session ttl must be positive"),
+				 errdetail("The ttl given is %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(ttl))))));
+
+	/* made before SPI_connect, so that it outlives SPI_finish */
+	token = new_token();
+
+	SPI_connect();
+
+	/* the visit, as the caller sees it under row-level security */
+	plan = get_plan(&visit_plan, nsp,
+					"SELECT v.status, v.technician_id FROM %s v"
+					" WHERE v.id OPERATOR(pg_catalog.=) $1",
+					"ame_visits", NULL,
+					1, visit_types);
+	rc = SPI_execute_plan(plan, &visit_id, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("visit \"%s\" not found",
+						DatumGetCString(DirectFunctionCall1(uuid_out, visit_id))),
+				 errdetail("No visit with this id is visible to the current user.")));
+
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(status, "scheduled") != 0 && strcmp(status, "in_progress") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("visit \"%s\" is %s",
+						DatumGetCString(DirectFunctionCall1(uuid_out, visit_id)),
+						status),
+				 errdetail("Sessions can be started only on scheduled or in-progress visits.")));
+	technician = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+							   &technician_null);
+	if (!technician_null)
+		technician = datumCopy(technician, false, UUID_LEN);
+
+	plan = get_plan(&insert_plan, nsp,
+					"INSERT INTO %s (visit_id, technician_id, session_token,"
+					" expires_at, ttl)"
+					" VALUES ($1, $2, $3, pg_catalog.now() OPERATOR(pg_catalog.+) $4, $4)",
+					"ame_visit_sessions", NULL,
+					4, insert_types);
+	values[0] = visit_id;
+	values[1] = technician;
+	nulls[1] = technician_null ? 'n' : ' ';
+	values[2] = CStringGetTextDatum(token);
+	values[3] = IntervalPGetDatum(ttl);
+	rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+
+	SPI_finish();
+
+	PG_RETURN_TEXT_P(cstring_to_text(token));
+}
+
+/*
+ * ame_touch_session(token text, auto_save jsonb) RETURNS timestamptz
+ *		Merge auto_save into the session's auto_save_data (top level, as
+ *		jsonb ||), set last_activity = now() and expires_at = now() + ttl;
+ *		returns the new expires_at.
+ */
+Datum
+ame_touch_session(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Datum		token = session_token_arg(fcinfo);
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	SPIPlanPtr	plan;
+	TimestampTz expires;
+	bool		isnull;
+	int			rc;
+
+	if (!PG_ARGISNULL(1))
+	{
+		Jsonb	   *patch = PG_GETARG_JSONB_P(1);
+
+		if (!JB_ROOT_IS_OBJECT(patch) || JB_ROOT_IS_SCALAR(patch))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("auto-save data must be a JSON object"),
+					 errdetail("The value given is a JSON %s.",
+							   JB_ROOT_IS_SCALAR(patch) ? "scalar" : "array")));
+		values[1] = JsonbPGetDatum(patch);
+	}
+	else
+	{
+		values[1] = (Datum) 0;
+		nulls[1] = 'n';
+	}
+	values[0] = token;
+
+	SPI_connect();
+	plan = get_plan(&touch_plan, nsp,
+					"UPDATE %s s SET"
+					" auto_save_data = s.auto_save_data OPERATOR(pg_catalog.||)"
+					" COALESCE($2, '{}'::pg_catalog.jsonb),"
+					" last_activity = pg_catalog.now(),"
+					" expires_at = pg_catalog.now() OPERATOR(pg_catalog.+) s.ttl"
+					" WHERE s.session_token OPERATOR(pg_catalog.=) $1"
+					" AND s.is_active"
+					" AND s.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()"
+					" RETURNING s.expires_at",
+					"ame_visit_sessions", NULL,
+					2, types);
+	rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	if (rc != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		report_unusable_session(nsp, values[0]);
+
+	expires = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1,
+												&isnull));
+	SPI_finish();
+
+	PG_RETURN_TIMESTAMPTZ(expires);
+}
+
+/*
+ * ame_end_session(token text) RETURNS timestamptz
+ *		End an active session: is_active = false, expires_at = the end time
+ *		(now(), but always later than created_at); returns the end time.
+ */
+Datum
+ame_end_session(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Datum		value = session_token_arg(fcinfo);
+	Oid			types[1] = {TEXTOID};
+	SPIPlanPtr	plan;
+	TimestampTz ended;
+	bool		isnull;
+	int			rc;
+
+	SPI_connect();
+	plan = get_plan(&end_plan, nsp,
+					"UPDATE %s s SET is_active = false,"
+					" last_activity = pg_catalog.now(),"
+					" expires_at = GREATEST(pg_catalog.now(),"
+					" s.created_at OPERATOR(pg_catalog.+) '1 microsecond'::pg_catalog.interval)"
+					" WHERE s.session_token OPERATOR(pg_catalog.=) $1"
+					" AND s.is_active"
+					" AND s.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()"
+					" RETURNING s.expires_at",
+					"ame_visit_sessions", NULL,
+					1, types);
+	rc = SPI_execute_plan(plan, &value, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		report_unusable_session(nsp, value);
+
+	ended = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1,
+											  &isnull));
+	SPI_finish();
+
+	PG_RETURN_TIMESTAMPTZ(ended);
+}
+
+/*
+ * cleanup_expired_sessions() RETURNS bigint
+ *		Move every session whose expires_at is more than 24 hours past into
+ *		the archive, log the run in system_maintenance_log, send one
+ *		summary NOTIFY; returns the number of sessions archived.
+ */
+Datum
+cleanup_expired_sessions(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Oid			owner = ame_extension_owner();
+	Oid			save_userid;
+	int			save_sec;
+	volatile int64 moved = 0;
+	TimestampTz started = GetCurrentTimestamp();
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		Oid			sessions_relid;
+		LOCKTAG		tag;
+		TimestampTz locked;
+		TimestampTz finished;
+		TimestampTz cutoff;
+		Oid			move_types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum		move_values[2];
+		Oid			log_types[4] = {INT8OID, FLOAT8OID, TIMESTAMPTZOID, FLOAT8OID};
+		Datum		log_values[4];
+		SPIPlanPtr	plan;
+		int			rc;
+		char		payload[128];
+
+		sessions_relid = get_relname_relid("ame_visit_sessions", nsp);
+		if (!OidIsValid(sessions_relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("relation \"%s.ame_visit_sessions\" does not exist",
+							get_namespace_name(nsp))));
+
+		/* one cleanup at a time: a second one waits, then finds the rest */
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) sessions_relid,
+							 CLEANUP_LOCK_KEY2, 2);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+		locked = GetCurrentTimestamp();
+		cutoff = locked - GRACE_PERIOD_MS * INT64CONST(1000);
+
+		SPI_connect();
+		plan = get_plan(&move_plan, nsp,
+						"WITH moved AS ("
+						"DELETE FROM %s s"
+						" WHERE s.expires_at OPERATOR(pg_catalog.<) $1"
+						" RETURNING s.id, s.visit_id, s.technician_id,"
+						" s.session_token, s.auto_save_data, s.is_active,"
+						" s.last_activity, s.created_at, s.expires_at, s.ttl)"
+						" INSERT INTO %s (id, visit_id, technician_id,"
+						" session_token, auto_save_data, is_active,"
+						" last_activity, created_at, expires_at, ttl, archived_at)"
+						" SELECT m.id, m.visit_id, m.technician_id,"
+						" m.session_token, m.auto_save_data, m.is_active,"
+						" m.last_activity, m.created_at, m.expires_at, m.ttl, $2"
+						" FROM moved m",
+						"ame_visit_sessions", "ame_visit_sessions_archive",
+						2, move_types);
+		move_values[0] = TimestampTzGetDatum(cutoff);
+		move_values[1] = TimestampTzGetDatum(locked);
+
+		ame_realtime_suppressed = true;
+		rc = SPI_execute_plan(plan, move_values, NULL, false, 0);
+		ame_realtime_suppressed = false;
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_plan failed: %s",
+				 SPI_result_code_string(rc));
+		moved = (int64) SPI_processed;
+		finished = GetCurrentTimestamp();
+
+		plan = get_plan(&log_plan, nsp,
+						"INSERT INTO %s (operation, affected_rows, duration_ms,"
+						" details) VALUES ('session_cleanup', $1, $2,"
+						" pg_catalog.jsonb_build_object("
+						"'cutoff', $3, 'grace_period_hours', 24,"
+						" 'lock_wait_ms', $4))",
+						"system_maintenance_log", NULL,
+						4, log_types);
+		log_values[0] = Int64GetDatum(moved);
+		log_values[1] = Float8GetDatum((double) (finished - started) / 1000.0);
+		log_values[2] = TimestampTzGetDatum(cutoff);
+		log_values[3] = Float8GetDatum((double) (locked - started) / 1000.0);
+		rc = SPI_execute_plan(plan, log_values, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_plan failed: %s",
+				 SPI_result_code_string(rc));
+		SPI_finish();
+
+		snprintf(payload, sizeof(payload),
+				 "{\"table\":\"ame_visit_sessions\",\"operation\":\"CLEANUP\","
+				 "\"archived\":" INT64_FORMAT "}", moved);
+		Async_Notify(AME_REALTIME_CHANNEL, payload);
+	}
+	PG_FINALLY();
+	{
+		ame_realtime_suppressed = false;
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+
+	PG_RETURN_INT64(moved);
+}
+
+/*
+ * ame_schedule_cleanup(schedule text) RETURNS bigint
+ *		Create or change the pg_cron job "session-cleanup", owned by the
+ *		extension's owner; returns its job id.
+ */
+Datum
+ame_schedule_cleanup(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	char	   *schedule;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec;
+	volatile int64 jobid = 0;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cron schedule must not be null")));
+	schedule = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	check_extension_owner("ame_schedule_cleanup");
+	validate_schedule(schedule);
+	(void) require_pg_cron();
+
+	owner = ame_extension_owner();
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Datum		values[3];
+		bool		isnull;
+		int			rc;
+
+		values[0] = CStringGetTextDatum(CLEANUP_JOB_NAME);
+		values[1] = CStringGetTextDatum(schedule);
+		values[2] = CStringGetTextDatum(cleanup_command(nsp));
+
+		SPI_connect();
+		rc = SPI_execute_with_args("SELECT cron.schedule($1, $2, $3)",
+								   3, types, values, NULL, false, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "SPI_execute_with_args failed: %s",
+				 SPI_result_code_string(rc));
+		jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											SPI_tuptable->tupdesc, 1,
+											&isnull));
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+
+	PG_RETURN_INT64(jobid);
+}
+
+/*
+ * ame_unschedule_cleanup() RETURNS boolean
+ *		Remove the extension owner's pg_cron job "session-cleanup"; false
+ *		when there was none.
+ */
+Datum
+ame_unschedule_cleanup(PG_FUNCTION_ARGS)
+{
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec;
+	volatile bool removed = false;
+
+	check_extension_owner("ame_unschedule_cleanup");
+	(void) require_pg_cron();
+
+	owner = ame_extension_owner();
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		value = CStringGetTextDatum(CLEANUP_JOB_NAME);
+		int			rc;
+
+		SPI_connect();
+		rc = SPI_execute_with_args("SELECT cron.unschedule(j.jobid) FROM cron.job j"
+								   " WHERE j.jobname OPERATOR(pg_catalog.=) $1"
+								   " AND j.username OPERATOR(pg_catalog.=) CURRENT_USER",
+								   1, types, &value, NULL, false, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_with_args failed: %s",
+				 SPI_result_code_string(rc));
+		removed = SPI_processed > 0;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+
+	PG_RETURN_BOOL(removed);
+}
+
+/*
+ * ame_install_notice(message text, hint text) RETURNS void
+ *		A NOTICE from the install script that the user actually sees.
+ *		CREATE EXTENSION raises client_min_messages to WARNING while its
+ *		script runs; this sends the NOTICE when the level the user had
+ *		before (saved on the GUC stack) lets NOTICEs through.  The install
+ *		script creates this function, uses it and drops it again.
+ */
+Datum
+ame_install_notice(PG_FUNCTION_ARGS)
+{
+	struct config_generic **vars = get_guc_variables();
+	int			nvars = GetNumConfigOptions();
+	int			level = client_min_messages;
+	int			save = client_min_messages;
+	int			i;
+
+	for (i = 0; i < nvars; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (strcmp(vars[i]->name, "client_min_messages") != 0)
+			continue;
+		if (vars[i]->stack != NULL && vars[i]->stack->state == GUC_SAVE)
+			level = vars[i]->stack->prior.val.enumval;
+		break;
+	}
+
+	client_min_messages = level;
+	ereport(NOTICE,
+			(errmsg("%s", text_to_cstring(PG_GETARG_TEXT_PP(0))),
+			 PG_ARGISNULL(1) ? 0 :
+			 errhint("%s", text_to_cstring(PG_GETARG_TEXT_PP(1)))));
+	client_min_messages = save;
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * ame_extension_owner
+ *		The role that owns extension ame.
+ */
+Oid
+ame_extension_owner(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			owner;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("ame"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"ame\" does not exist")));
+	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
+}
+
+/*
+ * get_plan
+ *		The kept plan for a statement on the extension's tables in schema
+ *		nsp.  fmt holds a %s for rel1 and, when rel2 is given, one for
+ *		rel2; both are schema-qualified and quoted here.
+ */
+static SPIPlanPtr
+get_plan(KeptPlan *kp, Oid nsp, const char *fmt, const char *rel1,
+		 const char *rel2, int nargs, Oid *argtypes)
+{
+	char	   *sql;
+	SPIPlanPtr	plan;
+
+	if (kp->plan != NULL && kp->nsp == nsp && SPI_plan_is_valid(kp->plan))
+		return kp->plan;
+	if (kp->plan != NULL)
+	{
+		SPI_freeplan(kp->plan);
+		kp->plan = NULL;
+	}
+
+	if (rel2 != NULL)
+		sql = psprintf(fmt, qualified(nsp, rel1), qualified(nsp, rel2));
+	else
+		sql = psprintf(fmt, qualified(nsp, rel1));
+
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s",
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	kp->plan = plan;
+	kp->nsp = nsp;
+	return plan;
+}
+
+static char *
+qualified(Oid nsp, const char *relname)
+{
+	return quote_qualified_identifier(get_namespace_name(nsp), relname);
+}
+
+/* 32 bytes from the strong random source, as 64 hex digits */
+static char *
+new_token(void)
+{
+	uint8		bytes[TOKEN_BYTES];
+	char	   *token = palloc(TOKEN_BYTES * 2 + 1);
+	int			i;
+
+	if (!pg_strong_random(bytes, TOKEN_BYTES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random session token")));
+	for (i = 0; i < TOKEN_BYTES; i++)
+		snprintf(token + 2 * i, 3, "%02x", bytes[i]);
+	return token;
+}
+
+static Datum
+session_token_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("session token must not be null")));
+	return PG_GETARG_DATUM(0);
+}
+
+/*
+ * report_unusable_session
+ *		The touch or end matched no row: say why.  A session the caller
+ *		cannot see is reported exactly like an unknown one.  The token is a
+ *		secret and never appears in a message.
+ */
+static void
+report_unusable_session(Oid nsp, Datum token)
+{
+	Oid			types[1] = {TEXTOID};
+	SPIPlanPtr	plan;
+	int			rc;
+	Oid			archive;
+
+	plan = get_plan(&lookup_plan, nsp,
+					"SELECT s.is_active FROM %s s"
+					" WHERE s.session_token OPERATOR(pg_catalog.=) $1",
+					"ame_visit_sessions", NULL,
+					1, types);
+	rc = SPI_execute_plan(plan, &token, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		bool		active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc,
+														1, &isnull));
+
+		if (!active)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("session has ended"),
+					 errdetail("An ended session cannot be touched or ended again."),
+					 errhint("Start a new session with ame_start_session().")));
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("session has expired"),
+				 errdetail("An expired session cannot be touched or ended."),
+				 errhint("Start a new session with ame_start_session().")));
+	}
+
+	/* archived?  Only asked when the caller may read the archive. */
+	archive = get_relname_relid("ame_visit_sessions_archive", nsp);
+	if (OidIsValid(archive) &&
+		pg_class_aclcheck(archive, GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+	{
+		plan = get_plan(&archived_plan, nsp,
+						"SELECT 1 FROM %s a"
+						" WHERE a.session_token OPERATOR(pg_catalog.=) $1",
+						"ame_visit_sessions_archive", NULL,
+						1, types);
+		rc = SPI_execute_plan(plan, &token, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s",
+				 SPI_result_code_string(rc));
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("session has expired and was archived"),
+					 errdetail("cleanup_expired_sessions() moved it to ame_visit_sessions_archive."),
+					 errhint("Start a new session with ame_start_session().")));
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("session not found"),
+			 errdetail("No session with this token is visible to the current user.")));
+	pg_unreachable();
+}
+
+/* The caller must have the privileges of the extension's owner. */
+static void
+check_extension_owner(const char *funcname)
+{
+	if (!has_privs_of_role(GetUserId(), ame_extension_owner()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of extension ame"),
+				 errdetail("Only the owner of extension ame can run %s().",
+						   funcname)));
+}
+
+static Oid
+require_pg_cron(void)
+{
+	Oid			ext = get_extension_oid("pg_cron", true);
+
+	if (!OidIsValid(ext))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"pg_cron\" is not installed in this database"),
+				 errhint("Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, and run CREATE EXTENSION pg_cron.")));
+	return ext;
+}
+
+/*
+ * cleanup_command
+ *		The job's SQL.  It is guarded: once ame is gone, the next run
+ *		removes the job instead of failing every night.
+ */
+static char *
+cleanup_command(Oid nsp)
+{
+	const char *schema = quote_identifier(get_namespace_name(nsp));
+	StringInfoData fn;
+	StringInfoData cmd;
+
+	initStringInfo(&fn);
+	appendStringInfo(&fn, "%s.cleanup_expired_sessions()", schema);
+
+	initStringInfo(&cmd);
+	appendStringInfo(&cmd,
+					 "DO $ame$BEGIN "
+					 "IF pg_catalog.to_regprocedure(%s) IS NULL THEN "
+					 "PERFORM cron.unschedule('%s'::pg_catalog.name); "
+					 "ELSE PERFORM %s; END IF; END$ame$",
+					 quote_literal_cstr(fn.data), CLEANUP_JOB_NAME, fn.data);
+	return cmd.data;
+}
+
+/*
+ * validate_schedule
+ *		Accept what pg_cron 1.4 accepts: five fields (minute, hour, day of
+ *		month, month, day of week), each a comma list of "*", a number, a
+ *		name (months, weekdays) or a range, a "*" or range optionally with
+ *		"/step"; or one of @yearly, @annually, @monthly, @weekly, @daily,
+ *		@midnight, @hourly.
+ */
+static void
+validate_schedule(const char *schedule)
+{
+	static const char *const months[] = {"", "jan", "feb", "mar", "apr",
+		"may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", NULL};
+	static const char *const days[] = {"sun", "mon", "tue", "wed", "thu",
+	"fri", "sat", NULL};
+	static const char *const field_names[5] = {"minute", "hour",
+	"day of month", "month", "day of week"};
+	static const int mins[5] = {0, 0, 1, 1, 0};
+	static const int maxs[5] = {59, 23, 31, 12, 7};
+	const char *p = schedule;
+	const char *problem = NULL;
+	int			nfields = 0;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '@')
+	{
+		static const char *const macros[] = {"@yearly", "@annually",
+			"@monthly", "@weekly", "@daily", "@midnight", "@hourly", NULL};
+		int			i;
+		int			len = strcspn(p, " \t");
+		const char *rest = p + len;
+
+		while (*rest == ' ' || *rest == '\t')
+			rest++;
+		for (i = 0; macros[i] != NULL; i++)
+			if ((int) strlen(macros[i]) == len &&
+				pg_strncasecmp(p, macros[i], len) == 0 && *rest == '\0')
+				return;
+		problem = "Unknown schedule shortcut.";
+	}
+	else
+	{
+		while (*p != '\0' && problem == NULL)
+		{
+			int			len = strcspn(p, " \t");
+
+			CHECK_FOR_INTERRUPTS();
+			if (nfields == 5)
+			{
+				problem = "A schedule has exactly five fields.";
+				break;
+			}
+			problem = check_cron_field(p, len, mins[nfields], maxs[nfields],
+									   nfields == 3 ? months :
+									   nfields == 4 ? days : NULL);
+			if (problem != NULL)
+				problem = psprintf("The %s field \"%.*s\" is invalid: %s",
+								   field_names[nfields], len, p, problem);
+			nfields++;
+			p += len;
+			while (*p == ' ' || *p == '\t')
+				p++;
+		}
+		if (problem == NULL && nfields != 5)
+			problem = "A schedule has exactly five fields.";
+	}
+
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cron schedule \"%s\"", schedule),
+				 errdetail("%s", problem),
+				 errhint("Use five fields, minute hour day-of-month month day-of-week, for example \"0 2 * * *\" for 02:00 every day (pg_cron 1.4 uses GMT).")));
+}
+
+/* one element value: a number or a name; returns the number or -1 */
+static int
+cron_value(const char **pp, const char *end, const char *const *names)
+{
+	const char *p = *pp;
+	int			value = 0;
+
+	if (p < end && isdigit((unsigned char) *p))
+	{
+		while (p < end && isdigit((unsigned char) *p) && value < 1000)
+			value = value * 10 + (*p++ - '0');
+		*pp = p;
+		return value;
+	}
+	if (names != NULL && end - p >= 3)
+	{
+		int			i;
+
+		for (i = 0; names[i] != NULL; i++)
+			if (names[i][0] != '\0' && pg_strncasecmp(p, names[i], 3) == 0)
+			{
+				*pp = p + 3;
+				return i;
+			}
+	}
+	return -1;
+}
+
+/* NULL when the field is valid, else why not */
+static const char *
+check_cron_field(const char *field, int len, int min, int max,
+				 const char *const *names)
+{
+	const char *p = field;
+	const char *end = field + len;
+
+	for (;;)
+	{
+		bool		ranged = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (p < end && *p == '*')
+		{
+			p++;
+			ranged = true;
+		}
+		else
+		{
+			int			low = cron_value(&p, end, names);
+
+			if (low < 0)
+				return "expected a number, a name or \"*\".";
+			if (low < min || low > max)
+				return psprintf("%d is out of range %d-%d.", low, min, max);
+			if (p < end && *p == '-')
+			{
+				int			high;
+
+				p++;
+				high = cron_value(&p, end, names);
+				if (high < 0)
+					return "a range needs an upper bound.";
+				if (high < min || high > max)
+					return psprintf("%d is out of range %d-%d.", high, min, max);
+				if (high < low)
+					return "a range must not run backwards.";
+				ranged = true;
+			}
+		}
+		if (p < end && *p == '/')
+		{
+			int			step;
+
+			if (!ranged)
+				return "a step follows only \"*\" or a range.";
+			p++;
+			step = cron_value(&p, end, NULL);
+			if (step < 1)
+				return "a step must be a positive number.";
+		}
+		if (p == end)
+			return NULL;
+		if (*p != ',')
+			return psprintf("unexpected character \"%c\".", *p);
+		p++;
+	}
+}
