@@ -6,6 +6,8 @@
 \set rows 300000
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ame;
+-- the target names "audit off": only the normalization trigger is measured
+SELECT public.ame_disable_audit('public.ame_customers');
 DROP SCHEMA IF EXISTS bench CASCADE;
 CREATE SCHEMA bench;
 
@@ -99,4 +101,5 @@ SELECT round(((SELECT ms FROM b WHERE variant = 'c') / (SELECT ms FROM b WHERE v
        '<= 1.20' AS target_c_vs_no_trigger;
 
 TRUNCATE public.ame_customers CASCADE;
+SELECT public.ame_enable_audit('public.ame_customers');
 DROP SCHEMA bench CASCADE;

@@ -20,7 +20,7 @@
  * Normalization is idempotent, and on UPDATE only columns whose value
  * changed are looked at, so a row stored before a rule existed does not
  * block unrelated updates.  The trigger never modifies the trigger tuple
- * in place: it builds the changed columns and returns a modified copy.
+ * in place: it forms a new row from the deformed values.
  *
  *-------------------------------------------------------------------------
  */
@@ -140,6 +140,8 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 	HeapTuple	newtuple;
 	HeapTuple	oldtuple = NULL;
 	bool		is_update;
+	Datum	   *rowvals;
+	bool	   *rownulls;
 	Datum		vals[NUM_COLS];
 	bool		nulls[NUM_COLS];
 	Datum		oldvals[NUM_COLS];
@@ -165,12 +167,18 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 
 	state = get_state(fcinfo, rel);
 
+	/* the whole row once: the result is formed from these values */
+	rowvals = palloc(tupdesc->natts * sizeof(Datum));
+	rownulls = palloc(tupdesc->natts * sizeof(bool));
+	heap_deform_tuple(newtuple, tupdesc, rowvals, rownulls);
+
 	/* which columns to look at: all on INSERT, the changed ones on UPDATE */
 	for (col = 0; col < NUM_COLS; col++)
 	{
 		AttrNumber	attnum = state->attnum[col];
 
-		vals[col] = heap_getattr(newtuple, attnum, tupdesc, &nulls[col]);
+		vals[col] = rowvals[attnum - 1];
+		nulls[col] = rownulls[attnum - 1];
 		look[col] = true;
 		if (is_update)
 		{
@@ -263,12 +271,14 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 					   next_customer_number(rel, state));
 	}
 
-	/* keep only the values that normalization really changed */
+	/*
+	 * Keep only the values that normalization really changed, and form a
+	 * new row from the deformed one (never modifying the trigger tuple);
+	 * like heap_modify_tuple(), keep the old tuple's identification.
+	 */
 	{
-		int			attnums[NUM_COLS];
-		Datum		values[NUM_COLS];
-		bool		isnull[NUM_COLS];
-		int			n = 0;
+		HeapTuple	result;
+		bool		changed = false;
 		int			i;
 
 		for (i = 0; i < nv.n; i++)
@@ -280,18 +290,19 @@ normalize_customer_data(PG_FUNCTION_ARGS)
 								   nv.values[i], nv.nulls[i],
 								   TupleDescAttr(tupdesc, attnum - 1)))
 				continue;
-			attnums[n] = attnum;
-			values[n] = nv.values[i];
-			isnull[n] = nv.nulls[i];
-			n++;
+			rowvals[attnum - 1] = nv.values[i];
+			rownulls[attnum - 1] = nv.nulls[i];
+			changed = true;
 		}
 
-		if (n == 0)
+		if (!changed)
 			return PointerGetDatum(newtuple);
 
-		return PointerGetDatum(heap_modify_tuple_by_cols(newtuple, tupdesc, n,
-														 attnums, values,
-														 isnull));
+		result = heap_form_tuple(tupdesc, rowvals, rownulls);
+		result->t_data->t_ctid = newtuple->t_data->t_ctid;
+		result->t_self = newtuple->t_self;
+		result->t_tableOid = newtuple->t_tableOid;
+		return PointerGetDatum(result);
 	}
 }
 
@@ -680,7 +691,15 @@ note_taken_number(NormalizeState *state, const char *s, int len)
 static char *
 format_customer_number(int64 value)
 {
-	return psprintf("AME-%06lld", (long long) value);
+	char		digits[MAXINT8LEN + 1];
+	int			len = pg_lltoa(value, digits);
+	int			pad = len < 6 ? 6 - len : 0;
+	char	   *result = palloc(4 + pad + len + 1);
+
+	memcpy(result, "AME-", 4);
+	memset(result + 4, '0', pad);
+	memcpy(result + 4 + pad, digits, len + 1);
+	return result;
 }
 
 /* number of decimal digits the formatted value has (at least six) */
