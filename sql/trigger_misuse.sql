@@ -65,6 +65,28 @@ UPDATE misuse SET company_name = 'changed';
 SELECT company_name, updated_at = now() AS moved FROM misuse;
 COMMIT;
 
+-- ame_realtime_notify: only AFTER ... FOR EACH ROW, only with a uuid id
+DROP TRIGGER t ON misuse;
+SELECT ame_realtime_notify();
+\echo :LAST_ERROR_SQLSTATE
+CREATE TRIGGER t BEFORE INSERT ON misuse
+  FOR EACH ROW EXECUTE FUNCTION ame_realtime_notify();
+INSERT INTO misuse (company_name, service_tier) VALUES ('x', 'core');
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER t ON misuse;
+CREATE TRIGGER t AFTER INSERT ON misuse
+  FOR EACH STATEMENT EXECUTE FUNCTION ame_realtime_notify();
+INSERT INTO misuse (company_name, service_tier) VALUES ('x', 'core');
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER t ON misuse;
+CREATE TABLE misuse_text_id (id text);
+CREATE TRIGGER t AFTER INSERT ON misuse_text_id
+  FOR EACH ROW EXECUTE FUNCTION ame_realtime_notify();
+INSERT INTO misuse_text_id VALUES ('x');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS rows FROM misuse_text_id;
+DROP TABLE misuse_text_id;
+
 -- nothing was written by the failed statements
 SELECT count(*) AS rows FROM misuse;
 DROP TABLE misuse;
