@@ -245,6 +245,7 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 	JsonbPair  *oldpairs = NULL;
 	JsonbPair  *newpairs = NULL;
 	Datum	   *changed;
+	bool	   *colchanged = NULL;
 	int			nchanged = 0;
 	const char *operation;
 	const AmeIdentity *identity;
@@ -301,8 +302,26 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 		heap_deform_tuple(newtuple, tupdesc, newvals, newnulls);
 	}
 
-	/* the images, and for an UPDATE the columns whose values differ */
+	/* an UPDATE: which columns' values differ; none, and it is no change */
 	changed = palloc(info->ncols * sizeof(Datum));
+	if (oldtuple && newtuple)
+	{
+		colchanged = palloc(info->ncols * sizeof(bool));
+		for (i = 0; i < info->ncols; i++)
+		{
+			int			a = info->cols[i].attnum - 1;
+
+			colchanged[i] = ame_datum_changed(oldvals[a], oldnulls[a],
+											  newvals[a], newnulls[a],
+											  TupleDescAttr(tupdesc, a));
+			if (colchanged[i])
+				changed[nchanged++] = info->cols[i].name_text;
+		}
+		if (nchanged == 0)
+			return PointerGetDatum(NULL);
+	}
+
+	/* the images; an unchanged column is converted once for both */
 	if (oldtuple)
 		oldpairs = palloc(info->ncols * sizeof(JsonbPair));
 	if (newtuple)
@@ -312,32 +331,13 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 		AuditColumn *col = &info->cols[i];
 		int			a = col->attnum - 1;
 
-		if (oldtuple && newtuple)
-		{
-			if (ame_datum_changed(oldvals[a], oldnulls[a],
-								  newvals[a], newnulls[a],
-								  TupleDescAttr(tupdesc, a)))
-			{
-				changed[nchanged++] = col->name_text;
-				set_pair(&oldpairs[col->pair], info, col, oldvals[a], oldnulls[a]);
-				set_pair(&newpairs[col->pair], info, col, newvals[a], newnulls[a]);
-			}
-			else
-			{
-				/* unchanged: one conversion serves both images */
-				set_pair(&newpairs[col->pair], info, col, newvals[a], newnulls[a]);
-				oldpairs[col->pair] = newpairs[col->pair];
-			}
-		}
+		if (newtuple)
+			set_pair(&newpairs[col->pair], info, col, newvals[a], newnulls[a]);
+		if (oldtuple && newtuple && !colchanged[i])
+			oldpairs[col->pair] = newpairs[col->pair];
 		else if (oldtuple)
 			set_pair(&oldpairs[col->pair], info, col, oldvals[a], oldnulls[a]);
-		else
-			set_pair(&newpairs[col->pair], info, col, newvals[a], newnulls[a]);
 	}
-
-	/* an UPDATE that changed no value is no change */
-	if (oldtuple && newtuple && nchanged == 0)
-		return PointerGetDatum(NULL);
 
 	state = get_state(fcinfo);
 	w = get_writer(state);

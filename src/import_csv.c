@@ -351,8 +351,7 @@ static void trim_span(const char **s, size_t *len);
 static bool field_value(CsvRecord *rec, int field, const char **s,
 						size_t *len);
 
-PG_FUNCTION_INFO_V1(ame_import_csv_text);
-PG_FUNCTION_INFO_V1(ame_import_csv_bytea);
+PG_FUNCTION_INFO_V1(ame_import_csv_inline);
 PG_FUNCTION_INFO_V1(ame_import_csv_file);
 
 /*
@@ -373,46 +372,25 @@ ame_import_define_gucs(void)
 
 /*
  * ame_import_csv(data text, import_type text, source_file text DEFAULT NULL)
- *		RETURNS uuid
- */
-Datum
-ame_import_csv_text(PG_FUNCTION_ARGS)
-{
-	const ImportType *type;
-	ImportSource src = {0};
-	text	   *data;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"data\" must not be null")));
-	type = lookup_import_type(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
-	data = PG_GETARG_TEXT_PP(0);
-	src.data = VARDATA_ANY(data);
-	src.len = VARSIZE_ANY_EXHDR(data);
-	src.total_bytes = src.len;
-	return run_import(fcinfo, type,
-					  PG_ARGISNULL(2) ? "(inline)" : text_to_cstring(PG_GETARG_TEXT_PP(2)),
-					  &src);
-}
-
-/*
  * ame_import_csv(data bytea, import_type text, source_file text DEFAULT NULL)
  *		RETURNS uuid
+ *		Both forms: text and bytea are the same varlena, and the parser
+ *		checks the bytes as UTF-8 itself (bytea is the only client-side way
+ *		to hand over invalid UTF-8 or NUL bytes).
  */
 Datum
-ame_import_csv_bytea(PG_FUNCTION_ARGS)
+ame_import_csv_inline(PG_FUNCTION_ARGS)
 {
 	const ImportType *type;
 	ImportSource src = {0};
-	bytea	   *data;
+	struct varlena *data;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"data\" must not be null")));
 	type = lookup_import_type(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
-	data = PG_GETARG_BYTEA_PP(0);
+	data = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
 	src.data = VARDATA_ANY(data);
 	src.len = VARSIZE_ANY_EXHDR(data);
 	src.total_bytes = src.len;

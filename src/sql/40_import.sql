@@ -3,7 +3,7 @@
 CREATE FUNCTION @extschema@.ame_import_csv(data text, import_type text,
 										   source_file text DEFAULT NULL)
 RETURNS uuid
-AS 'MODULE_PATHNAME', 'ame_import_csv_text'
+AS 'MODULE_PATHNAME', 'ame_import_csv_inline'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.ame_import_csv(text, text, text) IS
@@ -12,7 +12,7 @@ COMMENT ON FUNCTION @extschema@.ame_import_csv(text, text, text) IS
 CREATE FUNCTION @extschema@.ame_import_csv(data bytea, import_type text,
 										   source_file text DEFAULT NULL)
 RETURNS uuid
-AS 'MODULE_PATHNAME', 'ame_import_csv_bytea'
+AS 'MODULE_PATHNAME', 'ame_import_csv_inline'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.ame_import_csv(bytea, text, text) IS
