@@ -48,6 +48,11 @@ cluster ame_tap sh -c 'createdb ame_tap || exit 1
 tap_rc=$?
 cat "$logs/pgtap.log"
 
+echo "== TAP scripts on a plain server (test/plain/*.t: no pg_cron, default wal_level)"
+pg_virtualenv -t prove --verbose test/plain/*.t >"$logs/plain.log" 2>&1
+plain_rc=$?
+cat "$logs/plain.log"
+
 echo "== fuzz (the CSV parser under libFuzzer, 30 s; fuzz/)"
 if make -s -C fuzz run FUZZ_SECONDS=30 FUZZ_WORK="$logs/fuzz" >"$logs/fuzz.log" 2>&1; then
 	fuzz_rc=0
@@ -61,10 +66,13 @@ fi
 # count: one per pg_regress or isolation test, one per TAP assertion
 passed=$(cat "$logs/regress.log" "$logs/isolation.log" | grep -cE '\.\.\. ok')
 failed=$(cat "$logs/regress.log" "$logs/isolation.log" | grep -cE '\.\.\. FAILED|\.\.\. failed')
-tap_ok=$(grep -cE '^ok [0-9]+' "$logs/pgtap.log")
-tap_notok=$(grep -cE '^not ok [0-9]+' "$logs/pgtap.log")
+tap_ok=$(cat "$logs/pgtap.log" "$logs/plain.log" | grep -cE '^ok [0-9]+')
+tap_notok=$(cat "$logs/pgtap.log" "$logs/plain.log" | grep -cE '^not ok [0-9]+')
 passed=$((passed + tap_ok + (1 - fuzz_rc)))
 failed=$((failed + tap_notok + fuzz_rc))
+if [ $plain_rc -ne 0 ] && ! grep -qE '^not ok [0-9]+' "$logs/plain.log"; then
+	failed=$((failed + 1))		# a plain-server TAP script died
+fi
 if [ $tap_rc -ne 0 ] && [ "$tap_notok" -eq 0 ]; then
 	failed=$((failed + 1))		# a pgTAP file died or ran short of its plan
 fi
