@@ -56,6 +56,7 @@
 #define FUNCNAME			"normalize_customer_data"
 #define SEQUENCE_NAME		"customer_sequence"
 #define MAX_EXTENSION_DIGITS 10
+#define INTERRUPT_STRIDE	0xFFFF	/* bytes between interrupt checks - 1 */
 
 /* the columns the trigger writes, in the order of the state's attnums */
 enum
@@ -416,8 +417,13 @@ keep_digits(const char *s, int len, char *out)
 	int			i;
 
 	for (i = 0; i < len; i++)
+	{
+		/* a value can be up to 1 GB: stay cancellable */
+		if ((i & INTERRUPT_STRIDE) == INTERRUPT_STRIDE)
+			CHECK_FOR_INTERRUPTS();
 		if (s[i] >= '0' && s[i] <= '9')
 			out[n++] = s[i];
+	}
 	out[n] = '\0';
 	return n;
 }
@@ -571,6 +577,8 @@ normalize_email(const char *s, int len, bool lenient)
 	{
 		unsigned char c = (unsigned char) s[i];
 
+		if ((i & INTERRUPT_STRIDE) == INTERRUPT_STRIDE)
+			CHECK_FOR_INTERRUPTS();
 		if (c & 0x80)
 			ascii = false;
 		else if (c <= ' ' || c == 0x7f)
@@ -581,7 +589,11 @@ normalize_email(const char *s, int len, bool lenient)
 	{
 		email = palloc(len + 1);
 		for (i = 0; i < len; i++)
+		{
+			if ((i & INTERRUPT_STRIDE) == INTERRUPT_STRIDE)
+				CHECK_FOR_INTERRUPTS();
 			email[i] = pg_ascii_tolower(s[i]);
+		}
 		email[len] = '\0';
 	}
 	else
