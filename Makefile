@@ -23,7 +23,7 @@ PGFILEDESC = "ame - field-service data layer"
 REGRESS_CORE = schema identity normalize updated_at views trigger_misuse \
 	search_path other_schema
 REGRESS_SESSIONS = sessions cleanup rls realtime cron
-REGRESS_AUDIT = audit audit_history
+REGRESS_AUDIT = audit audit_history audit_batch
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
 	import_field_size import_duplicates import_header import_devices \
 	import_file import_privileges

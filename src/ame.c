@@ -20,13 +20,16 @@ static const char *event_name(TriggerEvent event);
 
 /*
  * _PG_init
- *		Module load: define the extension's GUCs.  No MarkGUCPrefixReserved
+ *		Module load: define the extension's GUCs, install the executor and
+ *		utility hooks that insert batched audit rows before anything could
+ *		look for them (audit.c).  No MarkGUCPrefixReserved
  *		("ame"): ame.audit_context is a plain placeholder a user may SET.
  */
 void
 _PG_init(void)
 {
 	ame_import_define_gucs();
+	ame_audit_install_hooks();
 }
 
 /*

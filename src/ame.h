@@ -71,6 +71,10 @@ extern bool ame_datum_changed(Datum oldval, bool oldnull,
 							  Datum newval, bool newnull,
 							  Form_pg_attribute att);
 
+/* audit.c: the hooks that insert batched audit rows in time */
+
+extern void ame_audit_install_hooks(void);
+
 /* sessions.c: sessions, cleanup, pg_cron */
 
 extern Oid	ame_extension_owner(void);

@@ -19,10 +19,13 @@
  *	  and an UPDATE converts an unchanged column once for both images;
  *	  an unchanged TOASTed value is recognized by its toast pointer,
  *	  without a detoast, for changed_fields;
- *	- the log row is inserted through the executor's pieces (heap insert,
- *	  constraints, index insertion) on a ResultRelInfo opened once per
- *	  transaction, not through SPI, whose per-call executor start-up
+ *	- the log rows are inserted through the executor's pieces (heap
+ *	  insert, constraints, index insertion) on a ResultRelInfo opened once
+ *	  per transaction, not through SPI, whose per-call executor start-up
  *	  would cost more than everything else together;
+ *	- the rows of one statement are inserted as a batch, with
+ *	  heap_multi_insert(), before anything could look at the log (see
+ *	  AuditPending);
  *	- log ids are time-ordered (UUID version 7), so that inserts go to the
  *	  right edge of the primary key instead of all over it;
  *	- the context object is built once per statement.
@@ -51,6 +54,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "tcop/utility.h"
 #include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -171,9 +175,39 @@ typedef struct AuditWriter
 	ResultRelInfo *rri;			/* relation and index descs open only while
 								 * a row is written */
 	Oid		   *indexoids;
-	TupleTableSlot *slot;
+	TupleDesc	tupdesc;		/* the log's row type */
+	TupleTableSlot **slots;		/* for a batch; made as needed */
+	int			nslots;
 	AttrNumber	attnum[LOG_NCOLS];
 } AuditWriter;
+
+/*
+ * Log rows formed but not yet inserted.  Inserting the rows of a statement
+ * as a batch (heap_multi_insert(), one WAL record per page) costs much less
+ * than one insert per row.  The rows wait only while nothing could look at
+ * the log: they are inserted before any query starts (ExecutorStart), when
+ * a query ends (ExecutorFinish), around every utility command, before a
+ * subtransaction or the transaction commits, and when the batch is full.
+ * Each row keeps the command id of its trigger call, so it is visible to
+ * exactly the queries that would have seen an immediate insert.  All rows
+ * of a batch belong to one subtransaction: a row audited in another one
+ * (a subtransaction begun while the batch waits) is inserted at once, and
+ * the batch is dropped if its subtransaction aborts.
+ */
+#define AUDIT_BATCH_ROWS	1000
+#define AUDIT_BATCH_BYTES	(8 * 1024 * 1024)
+
+typedef struct AuditPending
+{
+	MemoryContext cxt;			/* the formed rows; in TopTransactionContext */
+	Oid			logrelid;
+	Oid			seqid;
+	SubTransactionId subid;		/* whose rows these are */
+	int			nrows;
+	Size		bytes;
+	HeapTuple	rows[AUDIT_BATCH_ROWS];
+	CommandId	cids[AUDIT_BATCH_ROWS];
+} AuditPending;
 
 /* per-statement state of the trigger, in fn_extra */
 typedef struct AuditState
@@ -187,7 +221,14 @@ typedef struct AuditState
 
 static HTAB *relinfo_hash = NULL;
 static MemoryContext audit_cache_cxt = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
 static AuditWriter *writer = NULL;
+static AuditPending *pending = NULL;
+static bool flushing = false;	/* in flush_pending() */
+static bool inserting = false;	/* in insert_log_rows() */
 static bool callbacks_registered = false;
 static bool purge_in_progress = false;
 
@@ -198,6 +239,8 @@ static uint32 uuid_counter = 0;
 static void register_callbacks(void);
 static void relcache_callback(Datum arg, Oid relid);
 static void xact_callback(XactEvent event, void *arg);
+static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg);
 static AuditRelInfo *get_relinfo(Relation rel);
 static void build_relinfo(AuditRelInfo *info, Relation rel);
 static AuditKind kind_of_type(Oid typid);
@@ -212,11 +255,15 @@ static AuditState *get_state(FunctionCallInfo fcinfo);
 static Jsonb *build_context(const AmeIdentity *id);
 static void push_string_pair(JsonbParseState **state, const char *key,
 							 const char *value);
-static AuditWriter *get_writer(AuditState *state);
-static void open_writer(AuditState *state);
+static AuditWriter *get_writer(Oid logrelid, Oid seqid);
+static void open_writer(Oid logrelid, Oid seqid);
 static void close_writer(void);
 static bool log_is_behind(AuditWriter *w, Relation rel);
 static void write_log_row(AuditWriter *w, Datum *values, bool *nulls);
+static bool batch_full(void);
+static void flush_pending(void);
+static void insert_log_rows(AuditWriter *w, HeapTuple *rows,
+							CommandId *cids, int nrows);
 static void make_uuid_v7(pg_uuid_t *uuid);
 
 PG_FUNCTION_INFO_V1(audit_trigger_function);
@@ -340,7 +387,7 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 	}
 
 	state = get_state(fcinfo);
-	w = get_writer(state);
+	w = get_writer(state->logrelid, state->seqid);
 	if (w->skip)
 		return PointerGetDatum(NULL);
 
@@ -564,6 +611,7 @@ register_callbacks(void)
 
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
 	callbacks_registered = true;
 }
 
@@ -591,7 +639,11 @@ relcache_callback(Datum arg, Oid relid)
 		info->valid = false;
 }
 
-/* close the log before commit; after an abort it is already released */
+/*
+ * Before commit: insert the waiting rows, close the log.  After commit or
+ * abort, what was left (in transaction memory, with the transaction's
+ * resource owner) is gone.
+ */
 static void
 xact_callback(XactEvent event, void *arg)
 {
@@ -600,6 +652,7 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
+			flush_pending();
 			close_writer();
 			break;
 		case XACT_EVENT_ABORT:
@@ -608,6 +661,34 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			writer = NULL;
+			pending = NULL;
+			flushing = false;
+			inserting = false;
+			break;
+	}
+}
+
+/*
+ * A subtransaction that commits inserts its waiting rows first; one that
+ * aborts takes them with it.
+ */
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	if (pending == NULL || pending->nrows == 0 || pending->subid != mySubid)
+		return;
+	switch (event)
+	{
+		case SUBXACT_EVENT_PRE_COMMIT_SUB:
+			flush_pending();
+			break;
+		case SUBXACT_EVENT_ABORT_SUB:
+			pending->nrows = 0;
+			pending->bytes = 0;
+			MemoryContextReset(pending->cxt);
+			break;
+		default:
 			break;
 	}
 }
@@ -1157,14 +1238,25 @@ push_string_pair(JsonbParseState **state, const char *key, const char *value)
  * The log writer
  */
 
+/*
+ * get_writer
+ *		The writer for this log, rebuilt when the log's relcache entry was
+ *		invalidated (an ANALYZE, an index added).  Its row type cannot have
+ *		changed under our lock but by an ALTER of this transaction, before
+ *		which the waiting rows were inserted (audit_ProcessUtility), so rows
+ *		formed for the old writer fit the new one.
+ */
 static AuditWriter *
-get_writer(AuditState *state)
+get_writer(Oid logrelid, Oid seqid)
 {
-	if (writer != NULL &&
-		(writer->stale || writer->logrelid != state->logrelid))
+	if (writer != NULL && (writer->stale || writer->logrelid != logrelid))
+	{
+		/* rows formed for the old one go first, if they can */
+		flush_pending();
 		close_writer();
+	}
 	if (writer == NULL)
-		open_writer(state);
+		open_writer(logrelid, seqid);
 	return writer;
 }
 
@@ -1174,7 +1266,7 @@ get_writer(AuditState *state)
  *		the transaction.
  */
 static void
-open_writer(AuditState *state)
+open_writer(Oid logrelid, Oid seqid)
 {
 	ResourceOwner oldowner = CurrentResourceOwner;
 	MemoryContext oldcxt;
@@ -1191,11 +1283,11 @@ open_writer(AuditState *state)
 	PG_TRY();
 	{
 		w = palloc0(sizeof(AuditWriter));
-		w->logrelid = state->logrelid;
-		w->seqid = state->seqid;
+		w->logrelid = logrelid;
+		w->seqid = seqid;
 		w->estate = CreateExecutorState();
 
-		rel = table_open(state->logrelid, RowExclusiveLock);
+		rel = table_open(logrelid, RowExclusiveLock);
 		tupdesc = RelationGetDescr(rel);
 		w->owner = rel->rd_rel->relowner;
 		for (i = 0; i < LOG_NCOLS; i++)
@@ -1207,7 +1299,8 @@ open_writer(AuditState *state)
 		w->rri = makeNode(ResultRelInfo);
 		InitResultRelInfo(w->rri, rel, 0, NULL, 0);
 		ExecOpenIndices(w->rri, false);
-		w->slot = MakeSingleTupleTableSlot(tupdesc, table_slot_callbacks(rel));
+		w->tupdesc = CreateTupleDescCopy(tupdesc);
+		w->slots = palloc0(AUDIT_BATCH_ROWS * sizeof(TupleTableSlot *));
 		w->skip = log_is_behind(w, rel);
 
 		/* keep the locks and the index information, not the references */
@@ -1239,13 +1332,15 @@ close_writer(void)
 {
 	ResourceOwner oldowner = CurrentResourceOwner;
 	AuditWriter *w = writer;
+	int			i;
 
 	if (w == NULL)
 		return;
 	writer = NULL;
 
 	CurrentResourceOwner = TopTransactionResourceOwner;
-	ExecDropSingleTupleTableSlot(w->slot);
+	for (i = 0; i < w->nslots; i++)
+		ExecDropSingleTupleTableSlot(w->slots[i]);
 	FreeExecutorState(w->estate);
 	CurrentResourceOwner = oldowner;
 }
@@ -1306,31 +1401,157 @@ log_is_behind(AuditWriter *w, Relation rel)
 
 /*
  * write_log_row
- *		Insert one log row as the extension's owner: constraints, heap,
- *		indexes, as the executor would.
+ *		Add one log row to the batch (see AuditPending), or insert it now
+ *		when the batch belongs to an enclosing subtransaction.
  */
 static void
 write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 {
-	TupleTableSlot *slot = w->slot;
-	TupleDesc	tupdesc = slot->tts_tupleDescriptor;
-	ResultRelInfo *rri = w->rri;
-	Oid			save_userid;
-	int			save_sec_context;
+	TupleDesc	tupdesc = w->tupdesc;
+	Datum	   *rowvals;
+	bool	   *rownulls;
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	CommandId	cid = GetCurrentCommandId(true);
+	MemoryContext oldcxt;
+	HeapTuple	row;
 	int			i;
 
-	ExecClearTuple(slot);
+	rowvals = palloc(tupdesc->natts * sizeof(Datum));
+	rownulls = palloc(tupdesc->natts * sizeof(bool));
 	for (i = 0; i < tupdesc->natts; i++)
 	{
-		slot->tts_values[i] = (Datum) 0;
-		slot->tts_isnull[i] = true;
+		rowvals[i] = (Datum) 0;
+		rownulls[i] = true;
 	}
 	for (i = 0; i < LOG_NCOLS; i++)
 	{
-		slot->tts_values[w->attnum[i] - 1] = values[i];
-		slot->tts_isnull[w->attnum[i] - 1] = nulls[i];
+		rowvals[w->attnum[i] - 1] = values[i];
+		rownulls[w->attnum[i] - 1] = nulls[i];
 	}
-	ExecStoreVirtualTuple(slot);
+
+	if (inserting)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("cannot audit a change made while a row is written to the audit log"),
+				 errdetail("A constraint or index expression of the audit log changed an audited table.")));
+
+	if (pending == NULL)
+	{
+		pending = MemoryContextAllocZero(TopTransactionContext,
+										 sizeof(AuditPending));
+		pending->cxt = AllocSetContextCreate(TopTransactionContext,
+											 "ame audit batch",
+											 ALLOCSET_DEFAULT_SIZES);
+	}
+
+	/*
+	 * A full batch goes now; one of an enclosing subtransaction waits for
+	 * it, and this row is inserted alone.
+	 */
+	if (pending->nrows > 0 && (pending->subid != subid || batch_full()))
+	{
+		Oid			logrelid = w->logrelid;
+		Oid			seqid = w->seqid;
+
+		/* the writer may have been rebuilt (same row type: see get_writer) */
+		flush_pending();
+		w = get_writer(logrelid, seqid);
+	}
+	if (pending->nrows > 0 && (pending->subid != subid || batch_full()))
+	{
+		row = heap_form_tuple(tupdesc, rowvals, rownulls);
+		insert_log_rows(w, &row, &cid, 1);
+		return;
+	}
+
+	oldcxt = MemoryContextSwitchTo(pending->cxt);
+	row = heap_form_tuple(tupdesc, rowvals, rownulls);
+	MemoryContextSwitchTo(oldcxt);
+
+	pending->logrelid = w->logrelid;
+	pending->seqid = w->seqid;
+	pending->subid = subid;
+	pending->rows[pending->nrows] = row;
+	pending->cids[pending->nrows] = cid;
+	pending->nrows++;
+	pending->bytes += row->t_len;
+}
+
+static bool
+batch_full(void)
+{
+	return pending->nrows >= AUDIT_BATCH_ROWS ||
+		pending->bytes >= AUDIT_BATCH_BYTES;
+}
+
+/*
+ * flush_pending
+ *		Insert the waiting rows, if they belong to the current
+ *		subtransaction (else they wait for it to come back).
+ */
+static void
+flush_pending(void)
+{
+	if (pending == NULL || pending->nrows == 0 || flushing ||
+		pending->subid != GetCurrentSubTransactionId() ||
+		IsInParallelMode())
+		return;
+
+	flushing = true;
+	PG_TRY();
+	{
+		AuditWriter *w = get_writer(pending->logrelid, pending->seqid);
+		bool		pushed = false;
+
+		if (!ActiveSnapshotSet())
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pushed = true;
+		}
+		insert_log_rows(w, pending->rows, pending->cids, pending->nrows);
+		if (pushed)
+			PopActiveSnapshot();
+	}
+	PG_FINALLY();
+	{
+		flushing = false;
+		pending->nrows = 0;
+		pending->bytes = 0;
+		MemoryContextReset(pending->cxt);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * insert_log_rows
+ *		Insert log rows as the extension's owner: constraints, heap
+ *		(heap_multi_insert() per run of rows of the same command), indexes,
+ *		as the executor would.  The rows are freed.
+ */
+static void
+insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows)
+{
+	ResultRelInfo *rri = w->rri;
+	EState	   *estate = w->estate;
+	TupleTableSlot **slots = w->slots;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			i;
+	int			start;
+
+	if (w->skip)
+		return;
+
+	for (i = w->nslots; i < nrows; i++)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+
+		slots[i] = MakeSingleTupleTableSlot(w->tupdesc, &TTSOpsHeapTuple);
+		w->nslots = i + 1;
+		MemoryContextSwitchTo(oldcxt);
+	}
+	for (i = 0; i < nrows; i++)
+		ExecStoreHeapTuple(rows[i], slots[i], true);
 
 	/* the locks are held since open_writer */
 	rri->ri_RelationDesc = relation_open(w->logrelid, NoLock);
@@ -1340,22 +1561,42 @@ write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(w->owner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	inserting = true;
 	PG_TRY();
 	{
-		w->estate->es_output_cid = GetCurrentCommandId(true);
 		if (rri->ri_RelationDesc->rd_att->constr)
-			ExecConstraints(rri, slot, w->estate);
-		table_tuple_insert(rri->ri_RelationDesc, slot,
-						   w->estate->es_output_cid, 0, NULL);
+		{
+			for (i = 0; i < nrows; i++)
+			{
+				ExecConstraints(rri, slots[i], estate);
+				ResetPerTupleExprContext(estate);
+			}
+		}
+		for (start = 0; start < nrows; start = i)
+		{
+			for (i = start + 1; i < nrows && cids[i] == cids[start]; i++)
+				;
+			table_multi_insert(rri->ri_RelationDesc, &slots[start],
+							   i - start, cids[start], 0, NULL);
+		}
 		if (rri->ri_NumIndices > 0)
-			ExecInsertIndexTuples(rri, slot, w->estate, false, false,
-								  NULL, NIL);
+		{
+			for (i = 0; i < nrows; i++)
+			{
+				estate->es_output_cid = cids[i];
+				ExecInsertIndexTuples(rri, slots[i], estate, false, false,
+									  NULL, NIL);
+				ResetPerTupleExprContext(estate);
+			}
+		}
 	}
 	PG_FINALLY();
 	{
+		inserting = false;
 		SetUserIdAndSecContext(save_userid, save_sec_context);
-		ResetPerTupleExprContext(w->estate);
-		ExecClearTuple(slot);
+		ResetPerTupleExprContext(estate);
+		for (i = 0; i < nrows; i++)
+			ExecClearTuple(slots[i]);
 	}
 	PG_END_TRY();
 
@@ -1366,6 +1607,59 @@ write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 	}
 	relation_close(rri->ri_RelationDesc, NoLock);
 	rri->ri_RelationDesc = NULL;
+}
+
+/*
+ * Hooks: the points where waiting rows must be in the log.  Nothing is
+ * done unless this backend has audited rows waiting.
+ */
+
+static void
+audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	flush_pending();
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+static void
+audit_ExecutorFinish(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+	flush_pending();
+}
+
+static void
+audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					 bool readOnlyTree, ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+{
+	flush_pending();
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+	flush_pending();
+}
+
+/* called by _PG_init */
+void
+ame_audit_install_hooks(void)
+{
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = audit_ExecutorStart;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = audit_ExecutorFinish;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = audit_ProcessUtility;
 }
 
 /*

@@ -1,0 +1,177 @@
+--
+-- audit_batch: the log rows of a statement are inserted as a batch; what
+-- any query can see must be what it would see if every row were inserted
+-- at once, and rows of rolled-back work must go with it
+--
+\set VERBOSITY terse
+CREATE SCHEMA batch;
+CREATE TABLE batch.t (id uuid PRIMARY KEY, n int NOT NULL);
+SELECT ame_enable_audit('batch.t');
+CREATE FUNCTION batch.uid(i int) RETURNS uuid LANGUAGE sql IMMUTABLE
+AS $$ SELECT lpad(to_hex(i), 32, '0')::uuid $$;
+CREATE VIEW batch.log AS
+  SELECT * FROM ame_audit_logs WHERE table_schema = 'batch' AND table_name = 't';
+
+-- more rows than one batch holds (1000): every change logged once, and
+-- seq follows the order in which the rows changed
+INSERT INTO batch.t SELECT batch.uid(i), i FROM generate_series(1, 2500) i;
+UPDATE batch.t SET n = n + 1;
+SELECT operation, count(*), count(DISTINCT record_id) AS records,
+       count(DISTINCT id) AS ids
+FROM batch.log GROUP BY operation ORDER BY operation;
+-- the INSERT's rows, in seq order, are the rows in insertion order
+SELECT bool_and(rn = (new_values ->> 'n')::int) AS seq_follows_changes
+FROM (SELECT new_values, row_number() OVER (ORDER BY seq) AS rn
+      FROM batch.log WHERE operation = 'INSERT') s;
+-- every UPDATE row has the images of its own row
+SELECT count(*) FILTER (WHERE (new_values ->> 'n')::int <> (old_values ->> 'n')::int + 1
+                          OR record_id <> (new_values ->> 'id')::uuid) AS wrong
+FROM batch.log WHERE operation = 'UPDATE';
+
+-- a later statement of the same transaction sees the rows
+BEGIN;
+UPDATE batch.t SET n = 0 WHERE n <= 10;
+SELECT count(*) AS seen_in_same_transaction FROM batch.log WHERE new_values ->> 'n' = '0';
+ROLLBACK;
+SELECT count(*) AS after_rollback FROM batch.log WHERE new_values ->> 'n' = '0';
+
+-- a rolled-back savepoint takes its rows along, the rest stays
+BEGIN;
+UPDATE batch.t SET n = -1 WHERE n = 2;
+SAVEPOINT s;
+UPDATE batch.t SET n = -2 WHERE n BETWEEN 3 AND 1500;
+ROLLBACK TO SAVEPOINT s;
+UPDATE batch.t SET n = -3 WHERE n = 1600;
+COMMIT;
+SELECT new_values ->> 'n' AS n, count(*) FROM batch.log
+WHERE (new_values ->> 'n')::int < 0 GROUP BY 1 ORDER BY 1;
+-- a released savepoint keeps them
+BEGIN;
+SAVEPOINT s;
+UPDATE batch.t SET n = -4 WHERE n BETWEEN 1601 AND 2700;
+RELEASE SAVEPOINT s;
+COMMIT;
+SELECT count(*) AS released FROM batch.log WHERE new_values ->> 'n' = '-4';
+
+-- a PL/pgSQL exception block that catches an error rolls back its rows
+DO $$
+BEGIN
+  BEGIN
+    UPDATE batch.t SET n = -5 WHERE n BETWEEN 100 AND 1400;
+    RAISE EXCEPTION 'undo';
+  EXCEPTION WHEN raise_exception THEN
+    NULL;
+  END;
+  UPDATE batch.t SET n = -6 WHERE n = 99;
+END $$;
+SELECT new_values ->> 'n' AS n, count(*) FROM batch.log
+WHERE new_values ->> 'n' IN ('-5', '-6') GROUP BY 1 ORDER BY 1;
+
+-- a statement that fails after its rows were logged leaves no log row
+CREATE FUNCTION batch.fail_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.n = -7 AND OLD.n = 1200 THEN
+    RAISE EXCEPTION 'row % refused', OLD.n;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER zz_fail AFTER UPDATE ON batch.t
+  FOR EACH ROW EXECUTE FUNCTION batch.fail_at();
+SELECT count(*) AS log_rows_before FROM batch.log;
+UPDATE batch.t SET n = -7 WHERE n BETWEEN 100 AND 1400;
+SELECT count(*) AS log_rows_after FROM batch.log;
+SELECT count(*) AS table_unchanged FROM batch.t WHERE n = -7;
+DROP TRIGGER zz_fail ON batch.t;
+
+-- another AFTER trigger of the same statement that reads the log sees the
+-- row its own change produced when it fires after ame_audit (trigger
+-- names order them), and not when it fires before
+CREATE TABLE batch.seen (trigger text, id uuid, logged bigint);
+CREATE FUNCTION batch.probe() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO batch.seen
+  SELECT TG_NAME, NEW.id, count(*) FROM batch.log
+  WHERE record_id = NEW.id AND new_values ->> 'n' = '-8';
+  RETURN NULL;
+END $$;
+CREATE TRIGGER aa_probe AFTER UPDATE ON batch.t
+  FOR EACH ROW EXECUTE FUNCTION batch.probe();
+CREATE TRIGGER zz_probe AFTER UPDATE ON batch.t
+  FOR EACH ROW EXECUTE FUNCTION batch.probe();
+UPDATE batch.t SET n = -8 WHERE n BETWEEN 200 AND 204;
+SELECT trigger, count(*) AS fired, min(logged), max(logged)
+FROM batch.seen GROUP BY trigger ORDER BY trigger;
+DROP TRIGGER aa_probe ON batch.t;
+DROP TRIGGER zz_probe ON batch.t;
+
+-- a change audited in a subtransaction begun while a batch waits (an
+-- exception block in a trigger) is logged too, and seq still orders the
+-- changes as they happened
+CREATE FUNCTION batch.nested() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  BEGIN
+    UPDATE batch.t SET n = -10 WHERE id = batch.uid(2400) AND NEW.n = -9;
+  EXCEPTION WHEN others THEN
+    RAISE;
+  END;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER zz_nested AFTER UPDATE ON batch.t
+  FOR EACH ROW EXECUTE FUNCTION batch.nested();
+UPDATE batch.t SET n = -9 WHERE id IN (batch.uid(2300), batch.uid(2301));
+DROP TRIGGER zz_nested ON batch.t;
+SELECT record_id = batch.uid(2400) AS nested_row, new_values ->> 'n' AS n,
+       rank() OVER (ORDER BY seq) AS seq_rank
+FROM batch.log WHERE new_values ->> 'n' IN ('-9', '-10')
+ORDER BY seq;
+
+-- a deferred audit trigger logs at commit; SET CONSTRAINTS ... IMMEDIATE
+-- logs at once
+CREATE TABLE batch.d (id uuid PRIMARY KEY, n int);
+CREATE CONSTRAINT TRIGGER ame_audit AFTER INSERT OR UPDATE OR DELETE ON batch.d
+  DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION audit_trigger_function();
+BEGIN;
+INSERT INTO batch.d SELECT batch.uid(i), i FROM generate_series(1, 3) i;
+SELECT count(*) AS before_commit FROM ame_audit_logs WHERE table_name = 'd';
+SET CONSTRAINTS ALL IMMEDIATE;
+SELECT count(*) AS after_set_immediate FROM ame_audit_logs WHERE table_name = 'd';
+SET CONSTRAINTS ALL DEFERRED;
+UPDATE batch.d SET n = n * 10;
+COMMIT;
+SELECT operation, count(*) FROM ame_audit_logs WHERE table_name = 'd'
+GROUP BY operation ORDER BY operation;
+
+-- COPY: the rows are in the log when the next command runs
+BEGIN;
+COPY batch.t FROM STDIN;
+00000000-0000-0000-0000-00000000c001	1
+00000000-0000-0000-0000-00000000c002	2
+\.
+SELECT count(*) AS copied FROM batch.log
+WHERE operation = 'INSERT' AND record_id::text LIKE '00000000-0000-0000-0000-00000000c%';
+COMMIT;
+
+-- history and time travel see the rows of the statement just run
+BEGIN;
+UPDATE batch.t SET n = 4242 WHERE id = batch.uid(5);
+SELECT operation, new_values ->> 'n' AS n
+FROM ame_record_history('batch.t', batch.uid(5)) ORDER BY seq DESC LIMIT 1;
+SELECT ame_record_at('batch.t', batch.uid(5), now()) ->> 'n' AS n_now;
+COMMIT;
+
+-- a change made while a log row is written (here by a CHECK constraint
+-- of the log) cannot be audited: a clear error, and nothing changes
+CREATE FUNCTION batch.meddle(text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE batch.t SET n = n + 1 WHERE id = batch.uid(6);
+  RETURN true;
+END $$;
+ALTER TABLE ame_audit_logs ADD CONSTRAINT meddle CHECK (batch.meddle(operation)) NOT VALID;
+SELECT n FROM batch.t WHERE id = batch.uid(7);
+UPDATE batch.t SET n = n + 100 WHERE id = batch.uid(7);
+\echo :LAST_ERROR_SQLSTATE
+SELECT n FROM batch.t WHERE id IN (batch.uid(6), batch.uid(7)) ORDER BY id;
+ALTER TABLE ame_audit_logs DROP CONSTRAINT meddle;
+
+DROP SCHEMA batch CASCADE;
