@@ -15,8 +15,11 @@ OBJS = \
 	src/import_csv.o
 
 EXTENSION = ame
-# the install script is assembled from the pieces in src/sql/, one per area
-DATA_built = ame--1.0.sql
+# the current version's install script is assembled from the pieces in
+# src/sql/, one per area; released versions' scripts are kept as they were,
+# with the upgrade scripts from each to the next
+DATA_built = ame--1.1.sql
+DATA = ame--1.0.sql ame--1.0--1.1.sql
 PGFILEDESC = "ame - field-service data layer"
 
 # pg_regress: install first and uninstall last; each area's files between
@@ -42,5 +45,5 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-ame--1.0.sql: $(sort $(wildcard src/sql/*.sql))
+ame--1.1.sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@

@@ -9,7 +9,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION ame;
 SET LOCAL search_path = pg_catalog, public;
 
-SELECT plan(273);
+SELECT plan(276);
 
 --
 -- tables and the sequence
@@ -224,7 +224,7 @@ FROM unnest(ARRAY['ame_customers', 'ame_visits', 'ame_visit_progress',
                   'ame_visit_sessions']::name[]) AS t;
 
 --
--- indexes of ame--1.0.sql
+-- indexes of the install script
 --
 SELECT has_index('public', tbl, idx, cols, format('index %s on %s (%s)', idx, tbl, array_to_string(cols, ', ')))
 FROM (VALUES
@@ -238,7 +238,9 @@ FROM (VALUES
   ('device_inventory', 'device_inventory_visit_idx', ARRAY['visit_id']),
   ('system_maintenance_log', 'system_maintenance_log_performed_idx', ARRAY['performed_at']),
   ('import_errors', 'import_errors_batch_idx', ARRAY['batch_id', 'row_number']),
-  ('ame_audit_logs', 'ame_audit_logs_record_idx', ARRAY['record_id', 'seq'])) AS i (tbl, idx, cols);
+  ('ame_audit_logs', 'ame_audit_logs_record_idx', ARRAY['record_id'])) AS i (tbl, idx, cols);
+SELECT index_is_type('public', 'ame_audit_logs', 'ame_audit_logs_record_idx', 'hash',
+                     'ame_audit_logs_record_idx is a hash index');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
            WHERE indexrelid = 'public.ame_visit_sessions_active_idx'::regclass),
           'is_active', 'ame_visit_sessions_active_idx covers active sessions only');
@@ -301,8 +303,13 @@ FROM unnest(ARRAY['normalize_customer_data', 'ame_set_updated_at']::name[]) AS f
 --
 SELECT has_extension('public', 'ame', 'extension ame is installed in public');
 SELECT is((SELECT requires FROM pg_available_extension_versions
-           WHERE name = 'ame' AND version = '1.0'),
+           WHERE name = 'ame' AND version = '1.1'),
           NULL, 'ame requires no other extension');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'ame'), '1.1',
+          'CREATE EXTENSION ame installs version 1.1');
+SELECT is((SELECT string_agg(target, ', ' ORDER BY target) FROM pg_extension_update_paths('ame')
+           WHERE source = '1.0' AND path IS NOT NULL),
+          '1.1', 'a 1.0 install can be updated to 1.1');
 SELECT set_has(
   $$SELECT c.relname::text COLLATE "default" FROM pg_extension e, unnest(e.extconfig) AS x (oid)
     JOIN pg_class c ON c.oid = x.oid WHERE e.extname = 'ame'$$,

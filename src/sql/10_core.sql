@@ -338,10 +338,12 @@ CREATE TABLE @extschema@.ame_audit_logs (
 ALTER SEQUENCE @extschema@.ame_audit_logs_seq_seq
 	OWNED BY @extschema@.ame_audit_logs.seq;
 
--- a record's history, in order (record ids are uuids: the table's name
--- is checked on the few rows found, it need not be in the index)
+-- a record's history (record ids are uuids: the table's name is checked on
+-- the few rows found, and they are sorted by seq).  A hash index: one
+-- bucket page per insert where a btree descends its levels, which makes
+-- it the cheaper of the two on every audited change.
 CREATE INDEX ame_audit_logs_record_idx
-	ON @extschema@.ame_audit_logs (record_id, seq);
+	ON @extschema@.ame_audit_logs USING hash (record_id);
 
 COMMENT ON TABLE @extschema@.ame_audit_logs IS
 'append-only trail of every change to audited tables';

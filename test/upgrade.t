@@ -1,0 +1,122 @@
+#!/bin/bash
+# test/upgrade.t -- ALTER EXTENSION ame UPDATE from every released version
+# gives exactly what a fresh CREATE EXTENSION gives, and keeps the data and
+# the audit trail working.  TAP output, run by prove inside a throwaway
+# cluster (scripts/test.sh).
+set -u
+n=0; failed=0
+ok() { n=$((n+1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not ok $n - $3"; echo "#   got: '$1'"; echo "#   expected: '$2'"; failed=$((failed+1)); fi; }
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+
+# Everything the extension's objects are, as text, one line per object:
+# what a user could observe of the schema, privileges and comments
+# included.  Columns are listed by name (an upgrade may add them in
+# another order).
+fingerprint_sql=$(cat <<'SQL'
+WITH m AS (
+	SELECT d.classid, d.objid
+	FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+	WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+	  AND e.extname = 'ame'
+)
+SELECT pg_describe_object(m.classid, m.objid, 0) || ' | ' ||
+	coalesce(CASE m.classid
+	WHEN 'pg_proc'::regclass THEN
+		(SELECT CASE WHEN p.prokind = 'a' THEN '' ELSE pg_get_functiondef(p.oid) END
+				|| ' acl=' || coalesce(p.proacl::text, '-')
+		 FROM pg_proc p WHERE p.oid = m.objid)
+	WHEN 'pg_class'::regclass THEN
+		(SELECT c.relkind::text || ' acl=' || coalesce(c.relacl::text, '-')
+				|| ' opts=' || coalesce(c.reloptions::text, '-')
+				|| ' rls=' || c.relrowsecurity || '/' || c.relforcerowsecurity
+				|| ' ident=' || c.relreplident::text
+				|| ' view=' || coalesce(pg_get_viewdef(c.oid), '-')
+				|| ' cols=' || coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+					|| CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+					|| coalesce(' collate ' || nullif(a.attcollation, 0)::regcollation::text, '')
+					|| coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+					|| coalesce(' generated ' || nullif(a.attgenerated::text, ''), '')
+					|| coalesce(' comment ' || col_description(c.oid, a.attnum), '')
+					|| coalesce(' acl ' || a.attacl::text, ''), ', ' ORDER BY a.attname)
+					FROM pg_attribute a
+					LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+					WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '-')
+				|| ' indexes=' || coalesce((SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY 1)
+					FROM pg_index i WHERE i.indrelid = c.oid), '-')
+				|| ' constraints=' || coalesce((SELECT string_agg(co.conname || ' ' || pg_get_constraintdef(co.oid), '; ' ORDER BY co.conname)
+					FROM pg_constraint co WHERE co.conrelid = c.oid), '-')
+				|| ' triggers=' || coalesce((SELECT string_agg(pg_get_triggerdef(t.oid) || ' ' || t.tgenabled::text, '; ' ORDER BY t.tgname)
+					FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal), '-')
+				|| ' policies=' || coalesce((SELECT string_agg(p.polname || ' ' || p.polcmd::text || ' ' || p.polpermissive
+						|| ' ' || p.polroles::regrole[]::text || ' ' || coalesce(pg_get_expr(p.polqual, p.polrelid), '-')
+						|| ' ' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '-'), '; ' ORDER BY p.polname)
+					FROM pg_policy p WHERE p.polrelid = c.oid), '-')
+				|| ' seq=' || coalesce((SELECT s.seqtypid::regtype || ' ' || s.seqstart || ' ' || s.seqincrement
+						|| ' ' || s.seqmax || ' ' || s.seqmin || ' ' || s.seqcache || ' ' || s.seqcycle
+					FROM pg_sequence s WHERE s.seqrelid = c.oid), '-')
+		 FROM pg_class c WHERE c.oid = m.objid)
+	WHEN 'pg_type'::regclass THEN format_type(m.objid, NULL)
+	ELSE '' END, '?')
+	|| ' comment=' || coalesce(obj_description(m.objid, m.classid::regclass::name), '-')
+FROM m
+UNION ALL
+SELECT 'extension | config=' || coalesce((SELECT string_agg(x::regclass::text, ', ' ORDER BY x::regclass::text)
+	FROM unnest(e.extconfig) x), '-')
+	|| ' conditions=' || coalesce(array_to_string(e.extcondition, ', '), '-')
+FROM pg_extension e WHERE e.extname = 'ame'
+UNION ALL
+SELECT 'publication ' || p.pubname || ' | ' || p.puballtables::text || p.pubinsert::text || p.pubupdate::text || p.pubdelete::text
+	|| ' tables=' || coalesce((SELECT string_agg(pr.prrelid::regclass::text, ', ' ORDER BY pr.prrelid::regclass::text)
+		FROM pg_publication_rel pr WHERE pr.prpubid = p.oid), '-')
+FROM pg_publication p
+ORDER BY 1
+SQL
+)
+fingerprint() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$fingerprint_sql"; }
+
+current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" ame.control)
+released=$(ls ame--*.sql | sed -n 's/^ame--\([0-9.]*\)\.sql$/\1/p' | grep -vx "$current" | sort -V)
+nreleased=$(echo "$released" | grep -c .)
+echo "1..$((2 + 6 * nreleased))"
+
+dropdb --if-exists ame_up_fresh >/dev/null 2>&1
+createdb ame_up_fresh || { echo "Bail out! createdb failed"; exit 1; }
+q ame_up_fresh "SET client_min_messages = warning; CREATE EXTENSION ame" >/dev/null
+fresh=$(fingerprint ame_up_fresh)
+ok "$(q ame_up_fresh "SELECT extversion FROM pg_extension WHERE extname = 'ame'")" "$current" \
+   "CREATE EXTENSION ame installs the default version $current"
+ok "$(echo "$fresh" | grep -c 'USING hash (record_id)')" "1" "the fingerprint sees the log's indexes"
+
+for from in $released; do
+	db=ame_up_$(echo "$from" | tr . _)
+	dropdb --if-exists "$db" >/dev/null 2>&1
+	createdb "$db" || { echo "Bail out! createdb failed"; exit 1; }
+	q "$db" "SET client_min_messages = warning; CREATE EXTENSION ame VERSION '$from'" >/dev/null
+	ok "$?" "0" "version $from installs"
+	# data and audit history written under the old version
+	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f demo/sample_data.sql >/dev/null
+	q "$db" "UPDATE ame_technicians SET phone = '555-0001' WHERE name = 'Alex Moreno'" >/dev/null
+	before=$(q "$db" "SELECT count(*) || '/' || md5(string_agg(x::text, '|' ORDER BY x.seq)) FROM ame_audit_logs x")
+
+	q "$db" "ALTER EXTENSION ame UPDATE" >/dev/null
+	ok "$(q "$db" "SELECT extversion FROM pg_extension WHERE extname = 'ame'")" "$current" \
+	   "ALTER EXTENSION ame UPDATE takes $from to $current"
+	got=$(fingerprint "$db")
+	ok "$(echo "$got" | md5sum)" "$(echo "$fresh" | md5sum)" \
+	   "$from updated to $current is what a fresh $current install is"
+	[ "$got" = "$fresh" ] || diff <(echo "$fresh") <(echo "$got") | sed 's/^/# /'
+	ok "$(q "$db" "SELECT count(*) || '/' || md5(string_agg(x::text, '|' ORDER BY x.seq)) FROM ame_audit_logs x")" \
+	   "$before" "the audit trail written under $from is unchanged"
+	# the history written before the update is still found, and goes on
+	q "$db" "UPDATE ame_technicians SET phone = '555-0002' WHERE name = 'Alex Moreno'" >/dev/null
+	ok "$(q "$db" "SELECT string_agg(operation || ':' || coalesce(new_values ->> 'phone', '-'), ' ' ORDER BY seq)
+	               FROM ame_technicians t, ame_record_history('ame_technicians', t.id)
+	               WHERE t.name = 'Alex Moreno'" | sed 's/^INSERT:[^ ]* //')" \
+	   "UPDATE:555-0001 UPDATE:555-0002" "history written before and after the update is found"
+	ok "$(q "$db" "SELECT ame_record_at('ame_technicians', id, now()) = to_jsonb(t)
+	               FROM ame_technicians t WHERE name = 'Alex Moreno'")" \
+	   "t" "time travel to now() after the update gives the live row"
+	dropdb "$db"
+done
+dropdb ame_up_fresh
+[ "$failed" -eq 0 ]
