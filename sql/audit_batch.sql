@@ -174,4 +174,29 @@ UPDATE batch.t SET n = n + 100 WHERE id = batch.uid(7);
 SELECT n FROM batch.t WHERE id IN (batch.uid(6), batch.uid(7)) ORDER BY id;
 ALTER TABLE ame_audit_logs DROP CONSTRAINT meddle;
 
+-- constraints an owner adds to the log hold for every row: a CHECK on
+-- operation alone, checks of other columns (test/audit_guard.sql: a NOT
+-- NULL); a refused row changes nothing
+ALTER TABLE ame_audit_logs ADD CONSTRAINT no_deletes CHECK (operation <> 'DELETE') NOT VALID;
+DELETE FROM batch.t WHERE id = batch.uid(8);
+\echo :LAST_ERROR_SQLSTATE
+UPDATE batch.t SET n = 800 WHERE id = batch.uid(8);
+SELECT n FROM batch.t WHERE id = batch.uid(8);
+ALTER TABLE ame_audit_logs DROP CONSTRAINT no_deletes;
+ALTER TABLE ame_audit_logs ADD CONSTRAINT not_t CHECK (table_name <> 't') NOT VALID;
+UPDATE batch.t SET n = 801 WHERE id = batch.uid(8);
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE ame_audit_logs DROP CONSTRAINT not_t;
+ALTER TABLE ame_audit_logs ADD CONSTRAINT has_user CHECK (user_id IS NOT NULL) NOT VALID;
+UPDATE batch.t SET n = 802 WHERE id = batch.uid(8);
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE ame_audit_logs DROP CONSTRAINT has_user;
+SELECT n FROM batch.t WHERE id = batch.uid(8);
+SELECT count(*) FILTER (WHERE new_values ->> 'n' IN ('801', '802')) AS refused_logged,
+       count(*) FILTER (WHERE new_values ->> 'n' = '800') AS allowed_logged
+FROM batch.log WHERE record_id = batch.uid(8);
+-- and the install script's valid_audit_operation is still there
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = 'ame_audit_logs'::regclass AND contype = 'c';
+
 DROP SCHEMA batch CASCADE;

@@ -41,6 +41,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -54,8 +55,9 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "tcop/utility.h"
+#include "optimizer/optimizer.h"
 #include "pgtime.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -147,6 +149,11 @@ enum
 	LOG_NCOLS
 };
 
+/* the log columns the trigger never leaves NULL */
+static const bool log_never_null[LOG_NCOLS] = {
+	true, true, true, true, true, false, false, true, false, true, true, true
+};
+
 static const char *const log_columns[LOG_NCOLS] = {
 	"id", "table_schema", "table_name", "record_id", "operation",
 	"old_values", "new_values", "changed_fields", "user_id",
@@ -175,6 +182,7 @@ typedef struct AuditWriter
 	ResultRelInfo *rri;			/* relation and index descs open only while
 								 * a row is written */
 	Oid		   *indexoids;
+	bool		check_rows;		/* run ExecConstraints() on each row */
 	TupleDesc	tupdesc;		/* the log's row type */
 	TupleTableSlot **slots;		/* for a batch; made as needed */
 	int			nslots;
@@ -227,6 +235,10 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static AuditWriter *writer = NULL;
 static AuditPending *pending = NULL;
+
+/* whether the log's constraints need a check per row (see rows_need_checks) */
+static Oid	checks_decided_for = InvalidOid;
+static bool checks_needed = true;
 static bool flushing = false;	/* in flush_pending() */
 static bool inserting = false;	/* in insert_log_rows() */
 static bool callbacks_registered = false;
@@ -259,6 +271,7 @@ static AuditWriter *get_writer(Oid logrelid, Oid seqid);
 static void open_writer(Oid logrelid, Oid seqid);
 static void close_writer(void);
 static bool log_is_behind(AuditWriter *w, Relation rel);
+static bool rows_need_checks(AuditWriter *w, Relation rel);
 static void write_log_row(AuditWriter *w, Datum *values, bool *nulls);
 static bool batch_full(void);
 static void flush_pending(void);
@@ -624,6 +637,8 @@ relcache_callback(Datum arg, Oid relid)
 
 	if (writer != NULL && (relid == InvalidOid || relid == writer->logrelid))
 		writer->stale = true;
+	if (relid == InvalidOid || relid == checks_decided_for)
+		checks_decided_for = InvalidOid;
 
 	if (relinfo_hash == NULL)
 		return;
@@ -1300,6 +1315,12 @@ open_writer(Oid logrelid, Oid seqid)
 		InitResultRelInfo(w->rri, rel, 0, NULL, 0);
 		ExecOpenIndices(w->rri, false);
 		w->tupdesc = CreateTupleDescCopy(tupdesc);
+		if (checks_decided_for != logrelid)
+		{
+			checks_needed = rows_need_checks(w, rel);
+			checks_decided_for = logrelid;
+		}
+		w->check_rows = checks_needed;
 		w->slots = palloc0(AUDIT_BATCH_ROWS * sizeof(TupleTableSlot *));
 		w->skip = log_is_behind(w, rel);
 
@@ -1397,6 +1418,85 @@ log_is_behind(AuditWriter *w, Relation rel)
 				(errmsg("ame: not auditing in this transaction: \"%s\" holds rows but its sequence was never used (a restore in progress)",
 						RelationGetRelationName(rel))));
 	return nonempty;
+}
+
+/*
+ * rows_need_checks
+ *		Whether the log's constraints must be checked on every row.  Not
+ *		when each NOT NULL column is one the trigger always fills and each
+ *		CHECK is an immutable test of operation alone (as the install
+ *		script's valid_audit_operation) that passes for each operation the
+ *		trigger writes: then the outcome is known without looking at a row.
+ *		A constraint an owner added on anything else is checked per row,
+ *		as the executor would.  Decided once per backend, again after the
+ *		log's relcache entry is invalidated.
+ */
+static bool
+rows_need_checks(AuditWriter *w, Relation rel)
+{
+	static const char *const operations[] = {"INSERT", "UPDATE", "DELETE"};
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	TupleConstr *constr = tupdesc->constr;
+	AttrNumber	opattnum = w->attnum[LOG_OPERATION];
+	List	   *checks = NIL;
+	EState	   *estate;
+	ExprState  *state;
+	TupleTableSlot *slot;
+	bool		need = false;
+	int			i;
+	int			j;
+
+	if (constr == NULL)
+		return false;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		bool		filled = false;
+
+		if (!att->attnotnull || att->attisdropped)
+			continue;
+		for (j = 0; j < LOG_NCOLS; j++)
+			if (w->attnum[j] == att->attnum && log_never_null[j])
+				filled = true;
+		if (!filled)
+			return true;
+	}
+
+	for (i = 0; i < constr->num_check; i++)
+	{
+		Expr	   *expr = stringToNode(constr->check[i].ccbin);
+		Bitmapset  *attnos = NULL;
+
+		pull_varattnos((Node *) expr, 1, &attnos);
+		if (bms_membership(attnos) != BMS_SINGLETON ||
+			!bms_is_member(opattnum - FirstLowInvalidHeapAttributeNumber, attnos) ||
+			contain_mutable_functions((Node *) expr))
+			return true;
+		checks = lappend(checks, expr);
+	}
+	if (checks == NIL)
+		return false;
+
+	/* the checks, on a row that has only an operation */
+	estate = CreateExecutorState();
+	state = ExecPrepareCheck(checks, estate);
+	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
+	GetPerTupleExprContext(estate)->ecxt_scantuple = slot;
+	for (i = 0; i < (int) lengthof(operations) && !need; i++)
+	{
+		ExecClearTuple(slot);
+		for (j = 0; j < tupdesc->natts; j++)
+			slot->tts_isnull[j] = true;
+		slot->tts_values[opattnum - 1] = CStringGetTextDatum(operations[i]);
+		slot->tts_isnull[opattnum - 1] = false;
+		ExecStoreVirtualTuple(slot);
+		need = !ExecCheck(state, GetPerTupleExprContext(estate));
+		ResetPerTupleExprContext(estate);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	return need;
 }
 
 /*
@@ -1564,7 +1664,7 @@ insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows)
 	inserting = true;
 	PG_TRY();
 	{
-		if (rri->ri_RelationDesc->rd_att->constr)
+		if (w->check_rows)
 		{
 			for (i = 0; i < nrows; i++)
 			{

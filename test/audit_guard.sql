@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION ame;
 SET LOCAL search_path = pg_catalog, public;
 
-SELECT plan(57);
+SELECT plan(59);
 
 -- runs one statement as another role; 'ok' or 'SQLSTATE: message'
 CREATE FUNCTION pg_temp.as_role(r text, stmt text) RETURNS text LANGUAGE plpgsql AS $f$
@@ -40,6 +40,15 @@ SELECT throws_ok('TRUNCATE public.ame_audit_logs', '42501',
                  'audit log "ame_audit_logs" is append-only',
                  'TRUNCATE of the log is 42501 under session_replication_role = replica too');
 SET LOCAL session_replication_role = origin;
+
+-- a NOT NULL the owner adds to a column the trigger may leave NULL is
+-- checked on every audit row (while the log is still empty it can be added)
+ALTER TABLE public.ame_audit_logs ALTER COLUMN user_id SET NOT NULL;
+SELECT throws_ok($$INSERT INTO public.ame_technicians (name) VALUES ('No claim')$$, '23502', NULL,
+                 'an audit row without user_id breaks an owner-added NOT NULL on user_id');
+SELECT is((SELECT count(*) FROM public.ame_technicians WHERE name = 'No claim'), 0::bigint,
+          'and the refused change is not made');
+ALTER TABLE public.ame_audit_logs ALTER COLUMN user_id DROP NOT NULL;
 
 INSERT INTO public.ame_technicians (id, name)
 VALUES ('a0000000-0000-0000-0000-000000000001', 'Ann'), ('a0000000-0000-0000-0000-000000000002', 'Bob');
