@@ -1077,32 +1077,122 @@ set_pair(JsonbPair *pair, AuditRelInfo *info, AuditColumn *col, Datum value,
 	pair->order = col->pair;
 	column_to_jsonb(info, col, value, isnull, &pair->value);
 
-	if (pair->value.type == jbvBinary)
+	/* a jsonb scalar is a value of its own, not a container */
+	if (pair->value.type == jbvBinary &&
+		JsonContainerIsScalar(pair->value.val.binary.data))
 	{
-		JsonbParseState *ps = NULL;
-		JsonbValue *array;
+		JsonbValue	scalar;
 
-		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
-		pushJsonbValue(&ps, WJB_ELEM, &pair->value);
-		array = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
-		pair->value = array->val.array.elems[0];
+		if (!JsonbExtractScalar(pair->value.val.binary.data, &scalar))
+			elog(ERROR, "jsonb scalar container expected");
+		pair->value = scalar;
 	}
 }
 
 /*
  * pairs_to_jsonb
- *		An object from pairs already in jsonb's key order (see key_order),
- *		without the sort that pushJsonbValue() would do for every row.
+ *		The jsonb object of these pairs (unique, in jsonb key order; values
+ *		scalars or containers), written straight in jsonb's binary format,
+ *		as JsonbValueToJsonb() would lay it out: the object's header, the
+ *		keys' JEntries then the values', the keys' bytes then the values'.
+ *		Each JB_OFFSET_STRIDE'th JEntry holds the end offset of its data
+ *		instead of its length; numbers and containers start 4-byte aligned
+ *		(from the start of the datum), their padding counting as theirs.
+ *		A container value (a jsonb or json column, to_jsonb() of another
+ *		type) is copied as it is: jsonb's layout is canonical, and its
+ *		alignment is kept by starting it aligned.
  */
 static Jsonb *
 pairs_to_jsonb(JsonbPair *pairs, int npairs)
 {
-	JsonbValue	object;
+	Size		size;
+	char	   *buf;
+	uint32		header;
+	uint32		totallen = 0;
+	int			jpos;
+	int			pos;
+	int			i;
 
-	object.type = jbvObject;
-	object.val.object.nPairs = npairs;
-	object.val.object.pairs = pairs;
-	return JsonbValueToJsonb(&object);
+	/* enough for everything, with up to 3 bytes of padding per value */
+	size = VARHDRSZ + sizeof(uint32) + (Size) 2 * npairs * sizeof(JEntry);
+	for (i = 0; i < npairs; i++)
+	{
+		JsonbValue *v = &pairs[i].value;
+
+		size += pairs[i].key.val.string.len + 3;
+		if (v->type == jbvString)
+			size += v->val.string.len;
+		else if (v->type == jbvNumeric)
+			size += VARSIZE_ANY(v->val.numeric);
+		else if (v->type == jbvBinary)
+			size += v->val.binary.len;
+		else if (v->type != jbvNull && v->type != jbvBool)
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+	if (size > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+						JENTRY_OFFLENMASK)));
+
+	buf = palloc(size);
+	header = (uint32) npairs | JB_FOBJECT;
+	memcpy(buf + VARHDRSZ, &header, sizeof(uint32));
+	jpos = VARHDRSZ + sizeof(uint32);
+	pos = jpos + 2 * npairs * sizeof(JEntry);
+
+	for (i = 0; i < 2 * npairs; i++)
+	{
+		JsonbValue *v = i < npairs ? &pairs[i].key : &pairs[i - npairs].value;
+		uint32		type;
+		uint32		len = 0;
+		int			pad;
+		JEntry		meta;
+
+		switch (v->type)
+		{
+			case jbvString:
+				type = JENTRY_ISSTRING;
+				len = v->val.string.len;
+				memcpy(buf + pos, v->val.string.val, len);
+				break;
+			case jbvNumeric:
+			case jbvBinary:
+				pad = INTALIGN(pos) - pos;
+				memset(buf + pos, 0, pad);
+				if (v->type == jbvNumeric)
+				{
+					type = JENTRY_ISNUMERIC;
+					len = VARSIZE_ANY(v->val.numeric);
+					memcpy(buf + pos + pad, v->val.numeric, len);
+				}
+				else
+				{
+					type = JENTRY_ISCONTAINER;
+					len = v->val.binary.len;
+					memcpy(buf + pos + pad, v->val.binary.data, len);
+				}
+				len += pad;
+				break;
+			case jbvBool:
+				type = v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE;
+				break;
+			default:
+				type = JENTRY_ISNULL;
+				break;
+		}
+		pos += len;
+		totallen += len;
+		if ((i % JB_OFFSET_STRIDE) == 0)
+			meta = type | totallen | JENTRY_HAS_OFF;
+		else
+			meta = type | len;
+		memcpy(buf + jpos, &meta, sizeof(JEntry));
+		jpos += sizeof(JEntry);
+	}
+
+	SET_VARSIZE(buf, pos);
+	return (Jsonb *) buf;
 }
 
 static Jsonb *

@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION ame;
 SET LOCAL search_path = pg_catalog, public;
 
-SELECT plan(39);
+SELECT plan(41);
 
 CREATE VIEW pg_temp.last_log AS
   SELECT * FROM public.ame_audit_logs ORDER BY seq DESC LIMIT 1;
@@ -149,6 +149,12 @@ SELECT is((SELECT new_values FROM pg_temp.last_log), (SELECT to_jsonb(t) FROM pu
           'a row of many types: new_values = to_jsonb(row)');
 SELECT is((SELECT new_values::text FROM pg_temp.last_log), (SELECT to_jsonb(t)::text FROM public.audit_types t),
           '... to the byte (numeric scale, float digits, timestamps, escapes)');
+-- the images are written in jsonb's binary layout directly: byte for byte
+-- what to_jsonb() writes (a binary-coercible cast shows the bytes), over
+-- 56 entries, so past an offset stride, with aligned numbers and containers
+CREATE CAST (jsonb AS bytea) WITHOUT FUNCTION;
+SELECT is((SELECT new_values::bytea FROM pg_temp.last_log), (SELECT to_jsonb(t)::bytea FROM public.audit_types t),
+          '... byte for byte the layout to_jsonb() writes');
 SELECT results_eq(
   $$SELECT k, jsonb_typeof(l.new_values -> k) FROM pg_temp.last_log l,
       unnest('{j,js,num,num_nan,f8,f_inf,i8,b,arr,pair,mood,ref}'::text[]) WITH ORDINALITY u(k, o)
@@ -190,6 +196,9 @@ INSERT INTO public.audit_jscalar VALUES ('b0000000-0000-0000-0000-000000000041',
 SELECT is((SELECT new_values::text FROM pg_temp.last_log),
           (SELECT to_jsonb(t)::text FROM public.audit_jscalar t),
           'jsonb scalars, JSON null, empty array and object, json scalars: as to_jsonb() writes them');
+SELECT is((SELECT new_values::bytea FROM pg_temp.last_log),
+          (SELECT to_jsonb(t)::bytea FROM public.audit_jscalar t),
+          '... byte for byte');
 UPDATE public.audit_jscalar SET a = '6', c = '{"k": null}';
 SELECT results_eq(
   $$SELECT changed_fields, old_values -> 'a', new_values -> 'a', old_values -> 'c', new_values -> 'c'
