@@ -273,7 +273,7 @@ static void close_writer(void);
 static bool log_is_behind(AuditWriter *w, Relation rel);
 static bool rows_need_checks(AuditWriter *w, Relation rel);
 static void write_log_row(AuditWriter *w, Datum *values, bool *nulls);
-static bool batch_full(void);
+static bool batch_takes(SubTransactionId subid, Oid logrelid);
 static void flush_pending(void);
 static void insert_log_rows(AuditWriter *w, HeapTuple *rows,
 							CommandId *cids, int nrows);
@@ -1355,11 +1355,7 @@ static AuditWriter *
 get_writer(Oid logrelid, Oid seqid)
 {
 	if (writer != NULL && (writer->stale || writer->logrelid != logrelid))
-	{
-		/* rows formed for the old one go first, if they can */
-		flush_pending();
 		close_writer();
-	}
 	if (writer == NULL)
 		open_writer(logrelid, seqid);
 	return writer;
@@ -1635,10 +1631,10 @@ write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 	}
 
 	/*
-	 * A full batch goes now; one of an enclosing subtransaction waits for
-	 * it, and this row is inserted alone.
+	 * A full batch (or one for another log) goes now; one of an enclosing
+	 * subtransaction waits for it, and this row is inserted alone.
 	 */
-	if (pending->nrows > 0 && (pending->subid != subid || batch_full()))
+	if (!batch_takes(subid, w->logrelid))
 	{
 		Oid			logrelid = w->logrelid;
 		Oid			seqid = w->seqid;
@@ -1647,7 +1643,7 @@ write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 		flush_pending();
 		w = get_writer(logrelid, seqid);
 	}
-	if (pending->nrows > 0 && (pending->subid != subid || batch_full()))
+	if (!batch_takes(subid, w->logrelid))
 	{
 		row = heap_form_tuple(tupdesc, rowvals, rownulls);
 		insert_log_rows(w, &row, &cid, 1);
@@ -1667,11 +1663,14 @@ write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 	pending->bytes += row->t_len;
 }
 
+/* whether a row of this subtransaction and log can join the batch */
 static bool
-batch_full(void)
+batch_takes(SubTransactionId subid, Oid logrelid)
 {
-	return pending->nrows >= AUDIT_BATCH_ROWS ||
-		pending->bytes >= AUDIT_BATCH_BYTES;
+	return pending->nrows == 0 ||
+		(pending->subid == subid && pending->logrelid == logrelid &&
+		 pending->nrows < AUDIT_BATCH_ROWS &&
+		 pending->bytes < AUDIT_BATCH_BYTES);
 }
 
 /*
