@@ -25,6 +25,7 @@ FROM ame_audit_logs ORDER BY seq;
 BEGIN;
 INSERT INTO ame_technicians (id, name) VALUES ('a0000000-0000-0000-0000-000000000001', 'Ann');
 UPDATE ame_technicians SET name = 'Anne';
+SAVEPOINT s;    -- the txid in context is the top-level one, also here
 UPDATE ame_technicians SET is_active = false;
 SELECT l.new_values = to_jsonb(t) AS image_is_to_jsonb,
        l.performed_at = now() AS at_transaction_time,

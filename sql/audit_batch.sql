@@ -79,6 +79,7 @@ CREATE TRIGGER zz_fail AFTER UPDATE ON batch.t
   FOR EACH ROW EXECUTE FUNCTION batch.fail_at();
 SELECT count(*) AS log_rows_before FROM batch.log;
 UPDATE batch.t SET n = -7 WHERE n BETWEEN 100 AND 1400;
+\echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS log_rows_after FROM batch.log;
 SELECT count(*) AS table_unchanged FROM batch.t WHERE n = -7;
 DROP TRIGGER zz_fail ON batch.t;

@@ -132,6 +132,7 @@ FROM cron.job;
 -- called directly, the same error is an error
 SELECT ame_schedule_cleanup();
 \echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS jobs FROM cron.job;
 DROP TRIGGER refuse ON cron.job;
 DROP FUNCTION cron_refuses();
 

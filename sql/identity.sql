@@ -95,6 +95,6 @@ SELECT public.ame_current_user_id();
 RESET ROLE;
 DROP ROLE ame_identity_reader;
 
--- many calls in one statement agree, and a statement sees one value
+-- many calls in one statement agree (the cached identity is stable)
 SELECT count(DISTINCT public.ame_current_user_id()) FROM generate_series(1, 1000);
 RESET request.jwt.claims;

@@ -17,8 +17,10 @@ SELECT count(*) AS errors FROM import_errors WHERE batch_id = :'batch';
 SELECT company_name, service_tier, email, phone, phone_extension,
        site_address, contract_start_date, contract_end_date
 FROM ame_customers WHERE company_name LIKE 'T-%' ORDER BY company_name;
--- "" is the empty string, an empty unquoted field is NULL
-SELECT company_name, email IS NULL AS email_null, site_address IS NULL AS site_null
+-- "" is the empty string, an empty unquoted field is NULL (site_address is
+-- stored as given, so the difference shows)
+SELECT company_name, email IS NULL AS email_null, site_address IS NULL AS site_null,
+       site_address = '' AS site_empty_string
 FROM ame_customers WHERE company_name IN ('T-Empty', 'T-Acme') ORDER BY 1;
 SELECT count(*) - :customers_before AS customers_added FROM ame_customers;
 

@@ -38,7 +38,8 @@ SELECT name FROM ame_technicians WHERE name LIKE 'N-%' ORDER BY 1;
 SELECT ame_import_csv_file('/tmp/ame_import_regress_empty.csv', 'customers') AS batch \gset
 SELECT status, total_records, error_message FROM import_batches WHERE id = :'batch';
 
--- the import reported progress as COPY FROM does, and is done
+-- once the import is done no progress row of it is left behind (that it
+-- reports progress while running is shown by specs/import_progress.spec)
 SELECT count(*) AS running_imports FROM pg_stat_progress_copy WHERE pid = pg_backend_pid();
 ROLLBACK;
 

@@ -32,9 +32,13 @@ SELECT ame_import_csv(E'company_name,service_tier\nP-1,core\nP-2,gold\n', 'custo
 SELECT * FROM import_batches;
 \echo :LAST_ERROR_SQLSTATE
 -- the file form needs pg_read_server_files
+RESET ROLE;
+SELECT count(*) AS batches_before FROM import_batches \gset
+SET ROLE ame_importer;
 SELECT ame_import_csv_file('/tmp/ame_import_regress_basic.csv', 'customers');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
+SELECT count(*) - :batches_before AS batches_added FROM import_batches;
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT row_number, sqlstate FROM import_errors WHERE batch_id = :'batch';
@@ -46,6 +50,7 @@ SET ROLE ame_importer;
 SELECT ame_import_csv(E'customer_number,device_name\nAME-000001,x\n', 'devices');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
+SELECT count(*) AS devices_added FROM device_inventory WHERE device_name = 'x';
 
 DELETE FROM ame_customers WHERE company_name LIKE 'P-%';
 DELETE FROM import_batches;

@@ -204,6 +204,7 @@ UPDATE ame_customers SET site_name = 'Depot' WHERE company_name = 'Legacy'
 RETURNING email, phone, site_name;
 UPDATE ame_customers SET email = email || ' ' WHERE company_name = 'Legacy';
 \echo :LAST_ERROR_SQLSTATE
+SELECT email, phone, site_name FROM ame_customers WHERE company_name = 'Legacy';
 
 -- a restore loads what was dumped: values stored while the trigger was
 -- bypassed are kept instead of failing the load (pg_restore sets

@@ -20,7 +20,11 @@ SELECT name, total_visits FROM public.technician_performance;
 CREATE SCHEMA decoy;
 CREATE SEQUENCE decoy.customer_sequence START 500;
 CREATE TABLE decoy.ame_customers (LIKE public.ame_customers);
--- (a decoy btrim() that blanks everything would fail company_name_not_blank)
+-- (a decoy btrim() that blanks everything would fail company_name_not_blank;
+-- constraints and column defaults are bound to their functions when
+-- created, so these two only show that nothing ame runs while writing a
+-- row looks either function up by name; the sequence and table decoys
+-- above are the ones a search_path-dependent lookup would hit)
 CREATE FUNCTION decoy.btrim(text) RETURNS text LANGUAGE sql AS $$ SELECT '' $$;
 CREATE FUNCTION decoy.gen_random_uuid() RETURNS uuid LANGUAGE sql
   AS $$ SELECT '00000000-0000-0000-0000-000000000000'::uuid $$;

@@ -76,6 +76,8 @@ SELECT ame_touch_session('no-such-token', '{}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT ame_touch_session(NULL, '{}');
 \echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS changed_rows FROM (
+  SELECT * FROM ame_visit_sessions EXCEPT SELECT * FROM before) x;
 -- an expired session (still live, not yet archived)
 UPDATE ame_visit_sessions SET created_at = now() - interval '3 hours',
        expires_at = now() - interval '1 hour'
