@@ -104,7 +104,12 @@ check_record(const CsvRecord *rec, const CsvOptions *o)
 			CHECK(f->len == f->full_len);
 	}
 	if (rec->error == CSV_FIELD_TOO_LONG)
+	{
 		CHECK(rec->error_field >= 0 && rec->error_field < rec->nfields);
+		CHECK(rec->error_len > o->max_field);
+		if (rec->error_field < rec->nstored)
+			CHECK(rec->error_len == rec->fields[rec->error_field].full_len);
+	}
 }
 
 static Rec *

@@ -35,6 +35,13 @@ SELECT ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
   'F-2k,core,' || repeat('z', 2048), 'customers') AS batch \gset
 SELECT status, success_count, error_count FROM import_batches WHERE id = :'batch';
 SELECT sqlstate, error_message FROM import_errors WHERE batch_id = :'batch';
+-- a too-long field past the fields kept of a ragged record (3 columns + 64
+-- extra fields are kept): its length is still reported exactly
+SELECT ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
+  'F-far,core,s' || repeat(',', 300) || repeat('w', 3000), 'customers') AS batch \gset
+SELECT status, success_count, error_count FROM import_batches WHERE id = :'batch';
+SELECT sqlstate, error_message FROM import_errors WHERE batch_id = :'batch';
+SELECT count(*) AS imported FROM ame_customers WHERE company_name = 'F-far';
 ROLLBACK;
 SET ame.import_max_field_size = 100;
 \echo :LAST_ERROR_SQLSTATE

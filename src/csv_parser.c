@@ -70,6 +70,7 @@ struct CsvParser
 	CsvField	cur;			/* the current field */
 	CsvError	error;
 	int			error_field;
+	uint64_t	error_len;
 };
 
 static const unsigned char unquoted_special[256] = {
@@ -239,6 +240,7 @@ field_end(CsvParser *p)
 	{
 		p->error = CSV_FIELD_TOO_LONG;
 		p->error_field = p->nfields - 1;
+		p->error_len = p->cur.full_len;
 	}
 	if (p->nfields <= p->opt.max_fields)
 	{
@@ -310,6 +312,7 @@ record_finish(CsvParser *p, CsvRecord *rec, uint64_t end_offset)
 	}
 	rec->error = p->error;
 	rec->error_field = p->error_field;
+	rec->error_len = p->error == CSV_FIELD_TOO_LONG ? p->error_len : 0;
 }
 
 /*

@@ -59,6 +59,8 @@ typedef struct CsvRecord
 	uint64_t	line;			/* physical line where the record starts */
 	CsvError	error;
 	int			error_field;	/* CSV_FIELD_TOO_LONG: which field (0-based) */
+	uint64_t	error_len;		/* CSV_FIELD_TOO_LONG: its length in the input
+								 * (it may be past the stored fields) */
 } CsvRecord;
 
 typedef struct CsvOptions

@@ -1053,7 +1053,7 @@ record_error(ImportState *st, CsvRecord *rec, char *sqlstate, char **message)
 								rec->error_field < st->ncols ? " (\"" : "",
 								rec->error_field < st->ncols ? st->cols[rec->error_field].name : "",
 								rec->error_field < st->ncols ? "\")" : "",
-								(unsigned long long) rec->fields[rec->error_field].full_len,
+								(unsigned long long) rec->error_len,
 								ame_import_max_field_size);
 			return true;
 	}
