@@ -200,4 +200,48 @@ FROM batch.log WHERE record_id = batch.uid(8);
 SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
 WHERE conrelid = 'ame_audit_logs'::regclass AND contype = 'c';
 
+-- a log whose columns no longer have the types the trigger writes is
+-- refused (39P01), also when the error is caught, and then nothing leaks
+DROP VIEW batch.log;
+BEGIN;
+ALTER TABLE ame_audit_logs ALTER COLUMN seq TYPE numeric;
+UPDATE batch.t SET n = 803 WHERE id = batch.uid(8);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+ALTER TABLE ame_audit_logs ALTER COLUMN seq TYPE numeric;
+DO $$
+BEGIN
+  UPDATE batch.t SET n = 804 WHERE id = batch.uid(8);
+EXCEPTION WHEN trigger_protocol_violated THEN
+  RAISE NOTICE 'refused: %', SQLERRM;
+END $$;
+ALTER TABLE ame_audit_logs ALTER COLUMN seq TYPE bigint;
+COMMIT;
+SELECT n FROM batch.t WHERE id = batch.uid(8);
+-- a subtransaction that alters the log while rows of the enclosing
+-- statement wait: those rows are not inserted into the changed log, the
+-- statement fails (55000) and nothing is changed
+CREATE FUNCTION batch.alter_log() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  BEGIN
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attname = 'extra'
+                   AND attrelid = 'ame_audit_logs'::regclass) THEN
+      ALTER TABLE ame_audit_logs ADD COLUMN extra int;
+    END IF;
+  EXCEPTION WHEN others THEN
+    RAISE;
+  END;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER zz_alter AFTER UPDATE ON batch.t
+  FOR EACH ROW EXECUTE FUNCTION batch.alter_log();
+UPDATE batch.t SET n = -11 WHERE n BETWEEN 20 AND 40;
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER zz_alter ON batch.t;
+SELECT count(*) AS changed FROM batch.t WHERE n = -11;
+SELECT count(*) AS logged FROM ame_audit_logs WHERE table_name = 't' AND new_values ->> 'n' = '-11';
+SELECT count(*) AS extra_column FROM pg_attribute
+WHERE attrelid = 'ame_audit_logs'::regclass AND attname = 'extra';
+
 DROP SCHEMA batch CASCADE;

@@ -160,6 +160,13 @@ static const char *const log_columns[LOG_NCOLS] = {
 	"performed_at", "seq", "context"
 };
 
+/* their types: the trigger forms datums of exactly these */
+static const Oid log_types[LOG_NCOLS] = {
+	UUIDOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID,
+	JSONBOID, JSONBOID, TEXTARRAYOID, UUIDOID,
+	TIMESTAMPTZOID, INT8OID, JSONBOID
+};
+
 /*
  * The log, set up for inserts once per transaction: locked, its index
  * information built, a slot made.  Its resources belong to the top
@@ -210,6 +217,7 @@ typedef struct AuditPending
 	MemoryContext cxt;			/* the formed rows; in TopTransactionContext */
 	Oid			logrelid;
 	Oid			seqid;
+	TupleDesc	tupdesc;		/* the row type they were formed for */
 	SubTransactionId subid;		/* whose rows these are */
 	int			nrows;
 	Size		bytes;
@@ -273,7 +281,8 @@ static void close_writer(void);
 static bool log_is_behind(AuditWriter *w, Relation rel);
 static bool rows_need_checks(AuditWriter *w, Relation rel);
 static void write_log_row(AuditWriter *w, Datum *values, bool *nulls);
-static bool batch_takes(SubTransactionId subid, Oid logrelid);
+static bool same_row_type(TupleDesc a, TupleDesc b);
+static bool batch_takes(SubTransactionId subid, AuditWriter *w);
 static void flush_pending(void);
 static void insert_log_rows(AuditWriter *w, HeapTuple *rows,
 							CommandId *cids, int nrows);
@@ -1348,8 +1357,9 @@ push_string_pair(JsonbParseState **state, const char *key, const char *value)
  *		The writer for this log, rebuilt when the log's relcache entry was
  *		invalidated (an ANALYZE, an index added).  Its row type cannot have
  *		changed under our lock but by an ALTER of this transaction, before
- *		which the waiting rows were inserted (audit_ProcessUtility), so rows
- *		formed for the old writer fit the new one.
+ *		which the waiting rows were inserted (audit_ProcessUtility); only an
+ *		ALTER in a subtransaction begun while rows wait could change it,
+ *		and flush_pending() refuses to insert them then.
  */
 static AuditWriter *
 get_writer(Oid logrelid, Oid seqid)
@@ -1372,7 +1382,8 @@ open_writer(Oid logrelid, Oid seqid)
 	ResourceOwner oldowner = CurrentResourceOwner;
 	MemoryContext oldcxt;
 	AuditWriter *w;
-	Relation	rel;
+	Relation volatile rel = NULL;
+	ResultRelInfo *volatile rri = NULL;
 	TupleDesc	tupdesc;
 	int			i;
 
@@ -1391,15 +1402,24 @@ open_writer(Oid logrelid, Oid seqid)
 		rel = table_open(logrelid, RowExclusiveLock);
 		tupdesc = RelationGetDescr(rel);
 		w->owner = rel->rd_rel->relowner;
+
+		/* rows are formed and inserted directly: the log must be as made */
+		if (rel->rd_rel->relkind != RELKIND_RELATION)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("audit log \"%s\" is not a table",
+							RelationGetRelationName(rel)),
+					 errdetail("The audit trigger writes only to a plain table.")));
 		for (i = 0; i < LOG_NCOLS; i++)
 			w->attnum[i] = ame_required_column(tupdesc,
 											   RelationGetRelationName(rel),
 											   FUNCNAME, log_columns[i],
-											   InvalidOid);
+											   log_types[i]);
 
 		w->rri = makeNode(ResultRelInfo);
 		InitResultRelInfo(w->rri, rel, 0, NULL, 0);
 		ExecOpenIndices(w->rri, false);
+		rri = w->rri;
 		w->tupdesc = CreateTupleDescCopy(tupdesc);
 		if (checks_decided_for != logrelid)
 		{
@@ -1423,6 +1443,15 @@ open_writer(Oid logrelid, Oid seqid)
 	}
 	PG_CATCH();
 	{
+		/* the references were taken under the top owner: give them back */
+		if (rri != NULL)
+		{
+			for (i = 0; i < rri->ri_NumIndices; i++)
+				if (rri->ri_IndexRelationDescs[i] != NULL)
+					index_close(rri->ri_IndexRelationDescs[i], NoLock);
+		}
+		if (rel != NULL && (rri == NULL || rri->ri_RelationDesc != NULL))
+			table_close(rel, NoLock);
 		CurrentResourceOwner = oldowner;
 		MemoryContextSwitchTo(oldcxt);
 		PG_RE_THROW();
@@ -1631,10 +1660,11 @@ write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 	}
 
 	/*
-	 * A full batch (or one for another log) goes now; one of an enclosing
-	 * subtransaction waits for it, and this row is inserted alone.
+	 * A full batch (or one formed for another log or writer) goes now; one
+	 * of an enclosing subtransaction waits for it, and this row is inserted
+	 * alone.
 	 */
-	if (!batch_takes(subid, w->logrelid))
+	if (!batch_takes(subid, w))
 	{
 		Oid			logrelid = w->logrelid;
 		Oid			seqid = w->seqid;
@@ -1643,7 +1673,7 @@ write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 		flush_pending();
 		w = get_writer(logrelid, seqid);
 	}
-	if (!batch_takes(subid, w->logrelid))
+	if (!batch_takes(subid, w))
 	{
 		row = heap_form_tuple(tupdesc, rowvals, rownulls);
 		insert_log_rows(w, &row, &cid, 1);
@@ -1656,6 +1686,7 @@ write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 
 	pending->logrelid = w->logrelid;
 	pending->seqid = w->seqid;
+	pending->tupdesc = w->tupdesc;
 	pending->subid = subid;
 	pending->rows[pending->nrows] = row;
 	pending->cids[pending->nrows] = cid;
@@ -1663,12 +1694,44 @@ write_log_row(AuditWriter *w, Datum *values, bool *nulls)
 	pending->bytes += row->t_len;
 }
 
-/* whether a row of this subtransaction and log can join the batch */
+/*
+ * same_row_type
+ *		Whether rows formed for one descriptor of the log fit another: the
+ *		same physical attributes (names, defaults and constraints may
+ *		differ).
+ */
 static bool
-batch_takes(SubTransactionId subid, Oid logrelid)
+same_row_type(TupleDesc a, TupleDesc b)
+{
+	int			i;
+
+	if (a == b)
+		return true;
+	if (a->natts != b->natts)
+		return false;
+	for (i = 0; i < a->natts; i++)
+	{
+		Form_pg_attribute x = TupleDescAttr(a, i);
+		Form_pg_attribute y = TupleDescAttr(b, i);
+
+		if (x->atttypid != y->atttypid || x->attlen != y->attlen ||
+			x->attbyval != y->attbyval || x->attalign != y->attalign ||
+			x->attisdropped != y->attisdropped)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * whether a row of this subtransaction, formed for this writer, can join
+ * the batch
+ */
+static bool
+batch_takes(SubTransactionId subid, AuditWriter *w)
 {
 	return pending->nrows == 0 ||
-		(pending->subid == subid && pending->logrelid == logrelid &&
+		(pending->subid == subid && pending->logrelid == w->logrelid &&
+		 pending->tupdesc == w->tupdesc &&
 		 pending->nrows < AUDIT_BATCH_ROWS &&
 		 pending->bytes < AUDIT_BATCH_BYTES);
 }
@@ -1689,7 +1752,7 @@ flush_pending(void)
 	flushing = true;
 	PG_TRY();
 	{
-		AuditWriter *w = get_writer(pending->logrelid, pending->seqid);
+		AuditWriter *w;
 		bool		pushed = false;
 
 		if (!ActiveSnapshotSet())
@@ -1697,6 +1760,13 @@ flush_pending(void)
 			PushActiveSnapshot(GetTransactionSnapshot());
 			pushed = true;
 		}
+		w = get_writer(pending->logrelid, pending->seqid);
+		if (!same_row_type(pending->tupdesc, w->tupdesc))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("audit log \"%s\" was altered while audit rows were waiting to be written",
+							get_rel_name(pending->logrelid)),
+					 errdetail("A subtransaction changed the columns of the log.")));
 		insert_log_rows(w, pending->rows, pending->cids, pending->nrows);
 		if (pushed)
 			PopActiveSnapshot();
@@ -1739,13 +1809,6 @@ insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows)
 		w->nslots = i + 1;
 		MemoryContextSwitchTo(oldcxt);
 	}
-	for (i = 0; i < nrows; i++)
-		ExecStoreHeapTuple(rows[i], slots[i], true);
-
-	/* the locks are held since open_writer */
-	rri->ri_RelationDesc = relation_open(w->logrelid, NoLock);
-	for (i = 0; i < rri->ri_NumIndices; i++)
-		rri->ri_IndexRelationDescs[i] = index_open(w->indexoids[i], NoLock);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(w->owner,
@@ -1753,6 +1816,15 @@ insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows)
 	inserting = true;
 	PG_TRY();
 	{
+		/* the slots free the rows; cleared below whatever happens */
+		for (i = 0; i < nrows; i++)
+			ExecStoreHeapTuple(rows[i], slots[i], true);
+
+		/* the locks are held since open_writer */
+		rri->ri_RelationDesc = relation_open(w->logrelid, NoLock);
+		for (i = 0; i < rri->ri_NumIndices; i++)
+			rri->ri_IndexRelationDescs[i] = index_open(w->indexoids[i], NoLock);
+
 		if (w->check_rows)
 		{
 			for (i = 0; i < nrows; i++)
