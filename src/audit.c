@@ -531,8 +531,8 @@ ame_purge_audit_logs(PG_FUNCTION_ARGS)
 	Oid			nspid;
 	char	   *nspname;
 	StringInfoData sql;
-	Datum		args[2];
-	Oid			argtypes[2] = {INTERVALOID, TIMESTAMPTZOID};
+	Datum		args[1];
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz cutoff;
 	uint64		removed = 0;
@@ -564,15 +564,14 @@ ame_purge_audit_logs(PG_FUNCTION_ARGS)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "DELETE FROM %s WHERE performed_at OPERATOR(pg_catalog.<) $2",
+					 "DELETE FROM %s WHERE performed_at OPERATOR(pg_catalog.<) $1",
 					 quote_qualified_identifier(nspname, LOG_NAME));
-	args[0] = IntervalPGetDatum(older_than);
-	args[1] = TimestampTzGetDatum(cutoff);
+	args[0] = TimestampTzGetDatum(cutoff);
 
 	purge_in_progress = true;
 	PG_TRY();
 	{
-		rc = SPI_execute_with_args(sql.data, 2, argtypes, args, NULL,
+		rc = SPI_execute_with_args(sql.data, 1, argtypes, args, NULL,
 								   false, 0);
 		if (rc != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute_with_args returned %s",
@@ -1479,6 +1478,15 @@ close_writer(void)
 		ExecDropSingleTupleTableSlot(w->slots[i]);
 	FreeExecutorState(w->estate);
 	CurrentResourceOwner = oldowner;
+
+	/*
+	 * A writer may be rebuilt many times in a long transaction (each
+	 * ANALYZE of the log invalidates it).  The row descriptor stays: rows
+	 * formed for it may still wait (see batch_takes()).
+	 */
+	pfree(w->slots);
+	pfree(w->indexoids);
+	pfree(w);
 }
 
 /*
