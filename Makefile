@@ -5,6 +5,8 @@ OBJS = \
 	$(WIN32RES) \
 	src/ame.o \
 	src/audit.o \
+	src/audit_image.o \
+	src/audit_writer.o \
 	src/identity.o \
 	src/normalize.o \
 	src/realtime.o \

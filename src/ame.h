@@ -71,7 +71,7 @@ extern bool ame_datum_changed(Datum oldval, bool oldnull,
 							  Datum newval, bool newnull,
 							  Form_pg_attribute att);
 
-/* audit.c: the hooks that insert batched audit rows in time */
+/* audit_writer.c: the hooks that insert batched audit rows in time */
 
 extern void ame_audit_install_hooks(void);
 

@@ -1,0 +1,107 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.h
+ *	  Declarations shared by the three files of the audit trail:
+ *	  audit.c (the trigger, the log's guard, the purge), audit_image.c
+ *	  (a row's columns as a jsonb image) and audit_writer.c (the batched
+ *	  insert into ame_audit_logs).  Nothing outside them needs these.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AME_AUDIT_H
+#define AME_AUDIT_H
+
+#include "pgtime.h"
+#include "utils/jsonb.h"
+#include "utils/relcache.h"
+
+#include "ame.h"
+
+#define AUDIT_FUNCNAME	"audit_trigger_function"
+#define LOG_NAME		"ame_audit_logs"
+#define LOG_SEQ_NAME	"ame_audit_logs_seq_seq"
+
+/* how a column's value becomes a JSON value (as to_jsonb() would make it) */
+typedef enum AuditKind
+{
+	AK_STRING,					/* text-like: the bytes are the string */
+	AK_BOOL,
+	AK_INT2,
+	AK_INT4,
+	AK_INT8,
+	AK_NUMERIC,
+	AK_FLOAT,					/* a number unless NaN or infinite */
+	AK_UUID,
+	AK_DATETIME,				/* ISO 8601, as to_jsonb() writes it */
+	AK_JSONB,
+	AK_JSON,
+	AK_OUTPUT,					/* the type's output function, as a string */
+	AK_TO_JSONB					/* anything else: to_jsonb() itself */
+} AuditKind;
+
+typedef struct AuditColumn
+{
+	AttrNumber	attnum;
+	AuditKind	kind;
+	Oid			typid;			/* base type (domains looked through) */
+	char	   *name;
+	int			namelen;
+	Datum		name_text;		/* the name as text, for changed_fields */
+	FmgrInfo	proc;			/* output function, or to_jsonb() */
+	int			pair;			/* its place in a jsonb object's key order */
+	/* AK_DATETIME: the last value converted, as bulk changes repeat them */
+	bool		have_last;
+	Datum		last_value;
+	pg_tz	   *last_tz;		/* the TimeZone it was written in */
+	char	   *last_string;
+} AuditColumn;
+
+/* what the trigger needs to know about an audited table */
+typedef struct AuditRelInfo
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	MemoryContext cxt;			/* holds everything below */
+	AttrNumber	id_attnum;		/* 0: no usable uuid "id" column */
+	const char *id_problem;		/* why there is none */
+	int			ncols;
+	AuditColumn *cols;
+	MemoryContext last_cxt;		/* holds the AK_DATETIME last_string's */
+	Datum		schema_text;
+	Datum		table_text;
+} AuditRelInfo;
+
+/* the log's columns, by attnum of ame_audit_logs */
+enum
+{
+	LOG_ID,
+	LOG_SCHEMA,
+	LOG_TABLE,
+	LOG_RECORD,
+	LOG_OPERATION,
+	LOG_OLD,
+	LOG_NEW,
+	LOG_CHANGED,
+	LOG_USER,
+	LOG_PERFORMED,
+	LOG_SEQ,
+	LOG_CONTEXT,
+	LOG_NCOLS
+};
+
+/* audit_image.c: what the trigger knows of a table, and its images */
+
+extern AuditRelInfo *ame_audit_relinfo(Relation rel);
+extern void ame_audit_set_pair(JsonbPair *pair, AuditRelInfo *info,
+							   AuditColumn *col, Datum value, bool isnull);
+extern Jsonb *ame_audit_pairs_to_jsonb(JsonbPair *pairs, int npairs);
+
+/* audit_writer.c: the log rows' way into ame_audit_logs */
+
+typedef struct AuditWriter AuditWriter;
+
+extern AuditWriter *ame_audit_writer(Oid logrelid, Oid seqid);
+extern bool ame_audit_writer_skips(AuditWriter *w);
+extern void ame_audit_write_row(AuditWriter *w, Datum *values, bool *nulls);
+
+#endif							/* AME_AUDIT_H */

@@ -1,0 +1,819 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_writer.c
+ *	  The audit trail's writer: log rows into ame_audit_logs through the
+ *	  executor's pieces (constraints, heap_multi_insert(), index
+ *	  insertion) on a ResultRelInfo opened once per transaction, as the
+ *	  extension's owner; the rows of a statement as one batch, inserted by
+ *	  hooks before anything could look at the log.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/sysattr.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "common/jsonapi.h"
+#include "common/pg_prng.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "pgtime.h"
+#include "tcop/utility.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+
+#include "audit.h"
+
+/* the log columns the trigger never leaves NULL */
+static const bool log_never_null[LOG_NCOLS] = {
+	true, true, true, true, true, false, false, true, false, true, true, true
+};
+
+static const char *const log_columns[LOG_NCOLS] = {
+	"id", "table_schema", "table_name", "record_id", "operation",
+	"old_values", "new_values", "changed_fields", "user_id",
+	"performed_at", "seq", "context"
+};
+
+/* their types: the trigger forms datums of exactly these */
+static const Oid log_types[LOG_NCOLS] = {
+	UUIDOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID,
+	JSONBOID, JSONBOID, TEXTARRAYOID, UUIDOID,
+	TIMESTAMPTZOID, INT8OID, JSONBOID
+};
+
+/*
+ * The log, set up for inserts once per transaction: locked, its index
+ * information built, a slot made.  Its resources belong to the top
+ * transaction's resource owner and its memory to TopTransactionContext; it
+ * is closed before commit and forgotten at abort (transaction callback),
+ * and rebuilt when the log's relcache entry is invalidated (say, an index
+ * was added).  The relation and its indexes are opened (without new
+ * locks) only while a row is written, so that no relcache reference is
+ * held between rows: TRUNCATE or ALTER of the log later in the same
+ * transaction must not find it "in use".
+ */
+typedef struct AuditWriter
+{
+	Oid			logrelid;
+	Oid			seqid;
+	Oid			owner;
+	bool		stale;
+	bool		skip;			/* a restore is under way: write nothing */
+	EState	   *estate;
+	ResultRelInfo *rri;			/* relation and index descs open only while
+								 * a row is written */
+	Oid		   *indexoids;
+	bool		check_rows;		/* run ExecConstraints() on each row */
+	TupleDesc	tupdesc;		/* the log's row type */
+	TupleTableSlot **slots;		/* for a batch; made as needed */
+	int			nslots;
+	AttrNumber	attnum[LOG_NCOLS];
+} AuditWriter;
+
+/*
+ * Log rows formed but not yet inserted.  Inserting the rows of a statement
+ * as a batch (heap_multi_insert(), one WAL record per page) costs much less
+ * than one insert per row.  The rows wait only while nothing could look at
+ * the log: they are inserted before any query starts (ExecutorStart), when
+ * a query ends (ExecutorFinish), around every utility command, before a
+ * subtransaction or the transaction commits, and when the batch is full.
+ * Each row keeps the command id of its trigger call, so it is visible to
+ * exactly the queries that would have seen an immediate insert.  All rows
+ * of a batch belong to one subtransaction: a row audited in another one
+ * (a subtransaction begun while the batch waits) is inserted at once, and
+ * the batch is dropped if its subtransaction aborts.
+ */
+#define AUDIT_BATCH_ROWS	1000
+#define AUDIT_BATCH_BYTES	(8 * 1024 * 1024)
+
+typedef struct AuditPending
+{
+	MemoryContext cxt;			/* the formed rows; in TopTransactionContext */
+	Oid			logrelid;
+	Oid			seqid;
+	TupleDesc	tupdesc;		/* the row type they were formed for */
+	SubTransactionId subid;		/* whose rows these are */
+	int			nrows;
+	Size		bytes;
+	HeapTuple	rows[AUDIT_BATCH_ROWS];
+	CommandId	cids[AUDIT_BATCH_ROWS];
+} AuditPending;
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+static AuditWriter *writer = NULL;
+static AuditPending *pending = NULL;
+
+/* whether the log's constraints need a check per row (see rows_need_checks) */
+static Oid	checks_decided_for = InvalidOid;
+static bool checks_needed = true;
+static bool flushing = false;	/* in flush_pending() */
+static bool inserting = false;	/* in insert_log_rows() */
+static bool callbacks_registered = false;
+
+static void register_callbacks(void);
+static void relcache_callback(Datum arg, Oid relid);
+static void xact_callback(XactEvent event, void *arg);
+static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg);
+static void open_writer(Oid logrelid, Oid seqid);
+static void close_writer(void);
+static bool log_is_behind(AuditWriter *w, Relation rel);
+static bool rows_need_checks(AuditWriter *w, Relation rel);
+static bool same_row_type(TupleDesc a, TupleDesc b);
+static bool batch_takes(SubTransactionId subid, AuditWriter *w);
+static void flush_pending(void);
+static void insert_log_rows(AuditWriter *w, HeapTuple *rows,
+							CommandId *cids, int nrows);
+
+static void
+register_callbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+	callbacks_registered = true;
+}
+
+/* the log changed: rebuild the writer, decide its checks again */
+static void
+relcache_callback(Datum arg, Oid relid)
+{
+	if (writer != NULL && (relid == InvalidOid || relid == writer->logrelid))
+		writer->stale = true;
+	if (relid == InvalidOid || relid == checks_decided_for)
+		checks_decided_for = InvalidOid;
+}
+
+/*
+ * Before commit: insert the waiting rows, close the log.  After commit or
+ * abort, what was left (in transaction memory, with the transaction's
+ * resource owner) is gone.
+ */
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			flush_pending();
+			close_writer();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			writer = NULL;
+			pending = NULL;
+			flushing = false;
+			inserting = false;
+			break;
+	}
+}
+
+/*
+ * A subtransaction that commits inserts its waiting rows first; one that
+ * aborts takes them with it.
+ */
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	if (pending == NULL || pending->nrows == 0 || pending->subid != mySubid)
+		return;
+	switch (event)
+	{
+		case SUBXACT_EVENT_PRE_COMMIT_SUB:
+			flush_pending();
+			break;
+		case SUBXACT_EVENT_ABORT_SUB:
+			pending->nrows = 0;
+			pending->bytes = 0;
+			MemoryContextReset(pending->cxt);
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * ame_audit_writer
+ *		The writer for this log, rebuilt when the log's relcache entry was
+ *		invalidated (an ANALYZE, an index added).  Its row type cannot have
+ *		changed under our lock but by an ALTER of this transaction, before
+ *		which the waiting rows were inserted (audit_ProcessUtility); only an
+ *		ALTER in a subtransaction begun while rows wait could change it,
+ *		and flush_pending() refuses to insert them then.
+ */
+AuditWriter *
+ame_audit_writer(Oid logrelid, Oid seqid)
+{
+	if (writer != NULL && (writer->stale || writer->logrelid != logrelid))
+		close_writer();
+	if (writer == NULL)
+		open_writer(logrelid, seqid);
+	return writer;
+}
+
+/*
+ * open_writer
+ *		Open ame_audit_logs and its indexes for inserts, for the rest of
+ *		the transaction.
+ */
+static void
+open_writer(Oid logrelid, Oid seqid)
+{
+	ResourceOwner oldowner = CurrentResourceOwner;
+	MemoryContext oldcxt;
+	AuditWriter *w;
+	Relation volatile rel = NULL;
+	ResultRelInfo *volatile rri = NULL;
+	TupleDesc	tupdesc;
+	int			i;
+
+	register_callbacks();
+
+	/* resources of the top transaction, released at its end */
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	PG_TRY();
+	{
+		w = palloc0(sizeof(AuditWriter));
+		w->logrelid = logrelid;
+		w->seqid = seqid;
+		w->estate = CreateExecutorState();
+
+		rel = table_open(logrelid, RowExclusiveLock);
+		tupdesc = RelationGetDescr(rel);
+		w->owner = rel->rd_rel->relowner;
+
+		/* rows are formed and inserted directly: the log must be as made */
+		if (rel->rd_rel->relkind != RELKIND_RELATION)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("audit log \"%s\" is not a table",
+							RelationGetRelationName(rel)),
+					 errdetail("The audit trigger writes only to a plain table.")));
+		for (i = 0; i < LOG_NCOLS; i++)
+			w->attnum[i] = ame_required_column(tupdesc,
+											   RelationGetRelationName(rel),
+											   AUDIT_FUNCNAME, log_columns[i],
+											   log_types[i]);
+
+		w->rri = makeNode(ResultRelInfo);
+		InitResultRelInfo(w->rri, rel, 0, NULL, 0);
+		ExecOpenIndices(w->rri, false);
+		rri = w->rri;
+		w->tupdesc = CreateTupleDescCopy(tupdesc);
+		if (checks_decided_for != logrelid)
+		{
+			checks_needed = rows_need_checks(w, rel);
+			checks_decided_for = logrelid;
+		}
+		w->check_rows = checks_needed;
+		w->slots = palloc0(AUDIT_BATCH_ROWS * sizeof(TupleTableSlot *));
+		w->skip = log_is_behind(w, rel);
+
+		/* keep the locks and the index information, not the references */
+		w->indexoids = palloc(Max(w->rri->ri_NumIndices, 1) * sizeof(Oid));
+		for (i = 0; i < w->rri->ri_NumIndices; i++)
+		{
+			w->indexoids[i] = RelationGetRelid(w->rri->ri_IndexRelationDescs[i]);
+			index_close(w->rri->ri_IndexRelationDescs[i], NoLock);
+			w->rri->ri_IndexRelationDescs[i] = NULL;
+		}
+		table_close(rel, NoLock);
+		w->rri->ri_RelationDesc = NULL;
+	}
+	PG_CATCH();
+	{
+		/* the references were taken under the top owner: give them back */
+		if (rri != NULL)
+		{
+			for (i = 0; i < rri->ri_NumIndices; i++)
+				if (rri->ri_IndexRelationDescs[i] != NULL)
+					index_close(rri->ri_IndexRelationDescs[i], NoLock);
+		}
+		if (rel != NULL && (rri == NULL || rri->ri_RelationDesc != NULL))
+			table_close(rel, NoLock);
+		CurrentResourceOwner = oldowner;
+		MemoryContextSwitchTo(oldcxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	CurrentResourceOwner = oldowner;
+	MemoryContextSwitchTo(oldcxt);
+
+	writer = w;
+}
+
+static void
+close_writer(void)
+{
+	ResourceOwner oldowner = CurrentResourceOwner;
+	AuditWriter *w = writer;
+	int			i;
+
+	if (w == NULL)
+		return;
+	writer = NULL;
+
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	for (i = 0; i < w->nslots; i++)
+		ExecDropSingleTupleTableSlot(w->slots[i]);
+	FreeExecutorState(w->estate);
+	CurrentResourceOwner = oldowner;
+
+	/*
+	 * A writer may be rebuilt many times in a long transaction (each
+	 * ANALYZE of the log invalidates it).  The row descriptor stays: rows
+	 * formed for it may still wait (see batch_takes()).
+	 */
+	pfree(w->slots);
+	pfree(w->indexoids);
+	pfree(w);
+}
+
+/*
+ * log_is_behind
+ *		pg_dump loads the log before the audited tables and sets sequences
+ *		only after all data, so during a restore the log already holds rows
+ *		while its sequence has never been called.  Audit rows written then
+ *		(for the rows being restored) would reuse seq values; write none.
+ *		Only a restore leaves this state: only the owner can move the
+ *		sequence.
+ */
+static bool
+log_is_behind(AuditWriter *w, Relation rel)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	volatile bool called = false;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		nonempty;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(w->owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		LOCAL_FCINFO(fc, 1);
+
+		InitFunctionCallInfoData(*fc, NULL, 1, InvalidOid, NULL, NULL);
+		fc->args[0].value = ObjectIdGetDatum(w->seqid);
+		fc->args[0].isnull = false;
+		(void) pg_sequence_last_value(fc);
+		called = !fc->isnull;
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+
+	if (called)
+		return false;
+
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	nonempty = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+
+	if (nonempty)
+		ereport(LOG,
+				(errmsg("ame: not auditing in this transaction: \"%s\" holds rows but its sequence was never used (a restore in progress)",
+						RelationGetRelationName(rel))));
+	return nonempty;
+}
+
+/* whether the writer writes nothing (see log_is_behind) */
+bool
+ame_audit_writer_skips(AuditWriter *w)
+{
+	return w->skip;
+}
+
+/*
+ * rows_need_checks
+ *		Whether the log's constraints must be checked on every row.  Not
+ *		when each NOT NULL column is one the trigger always fills and each
+ *		CHECK is an immutable test of operation alone (as the install
+ *		script's valid_audit_operation) that passes for each operation the
+ *		trigger writes: then the outcome is known without looking at a row.
+ *		A constraint an owner added on anything else is checked per row,
+ *		as the executor would.  Decided once per backend, again after the
+ *		log's relcache entry is invalidated.
+ */
+static bool
+rows_need_checks(AuditWriter *w, Relation rel)
+{
+	static const char *const operations[] = {"INSERT", "UPDATE", "DELETE"};
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	TupleConstr *constr = tupdesc->constr;
+	AttrNumber	opattnum = w->attnum[LOG_OPERATION];
+	List	   *checks = NIL;
+	EState	   *estate;
+	ExprState  *state;
+	TupleTableSlot *slot;
+	bool		need = false;
+	int			i;
+	int			j;
+
+	if (constr == NULL)
+		return false;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		bool		filled = false;
+
+		if (!att->attnotnull || att->attisdropped)
+			continue;
+		for (j = 0; j < LOG_NCOLS; j++)
+			if (w->attnum[j] == att->attnum && log_never_null[j])
+				filled = true;
+		if (!filled)
+			return true;
+	}
+
+	for (i = 0; i < constr->num_check; i++)
+	{
+		Expr	   *expr = stringToNode(constr->check[i].ccbin);
+		Bitmapset  *attnos = NULL;
+
+		pull_varattnos((Node *) expr, 1, &attnos);
+		if (bms_membership(attnos) != BMS_SINGLETON ||
+			!bms_is_member(opattnum - FirstLowInvalidHeapAttributeNumber, attnos) ||
+			contain_mutable_functions((Node *) expr))
+			return true;
+		checks = lappend(checks, expr);
+	}
+	if (checks == NIL)
+		return false;
+
+	/* the checks, on a row that has only an operation */
+	estate = CreateExecutorState();
+	state = ExecPrepareCheck(checks, estate);
+	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
+	GetPerTupleExprContext(estate)->ecxt_scantuple = slot;
+	for (i = 0; i < (int) lengthof(operations) && !need; i++)
+	{
+		ExecClearTuple(slot);
+		for (j = 0; j < tupdesc->natts; j++)
+			slot->tts_isnull[j] = true;
+		slot->tts_values[opattnum - 1] = CStringGetTextDatum(operations[i]);
+		slot->tts_isnull[opattnum - 1] = false;
+		ExecStoreVirtualTuple(slot);
+		need = !ExecCheck(state, GetPerTupleExprContext(estate));
+		ResetPerTupleExprContext(estate);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	return need;
+}
+
+/*
+ * ame_audit_write_row
+ *		Add one log row to the batch (see AuditPending), or insert it now
+ *		when the batch belongs to an enclosing subtransaction.
+ */
+void
+ame_audit_write_row(AuditWriter *w, Datum *values, bool *nulls)
+{
+	TupleDesc	tupdesc = w->tupdesc;
+	Datum	   *rowvals;
+	bool	   *rownulls;
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	CommandId	cid = GetCurrentCommandId(true);
+	MemoryContext oldcxt;
+	HeapTuple	row;
+	int			i;
+
+	rowvals = palloc(tupdesc->natts * sizeof(Datum));
+	rownulls = palloc(tupdesc->natts * sizeof(bool));
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		rowvals[i] = (Datum) 0;
+		rownulls[i] = true;
+	}
+	for (i = 0; i < LOG_NCOLS; i++)
+	{
+		rowvals[w->attnum[i] - 1] = values[i];
+		rownulls[w->attnum[i] - 1] = nulls[i];
+	}
+
+	if (inserting)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("cannot audit a change made while a row is written to the audit log"),
+				 errdetail("A constraint or index expression of the audit log changed an audited table.")));
+
+	if (pending == NULL)
+	{
+		pending = MemoryContextAllocZero(TopTransactionContext,
+										 sizeof(AuditPending));
+		pending->cxt = AllocSetContextCreate(TopTransactionContext,
+											 "ame audit batch",
+											 ALLOCSET_DEFAULT_SIZES);
+	}
+
+	/*
+	 * A full batch (or one formed for another log or writer) goes now; one
+	 * of an enclosing subtransaction waits for it, and this row is inserted
+	 * alone.
+	 */
+	if (!batch_takes(subid, w))
+	{
+		Oid			logrelid = w->logrelid;
+		Oid			seqid = w->seqid;
+
+		/* the writer may have been rebuilt (same row type: see get_writer) */
+		flush_pending();
+		w = ame_audit_writer(logrelid, seqid);
+	}
+	if (!batch_takes(subid, w))
+	{
+		row = heap_form_tuple(tupdesc, rowvals, rownulls);
+		insert_log_rows(w, &row, &cid, 1);
+		return;
+	}
+
+	oldcxt = MemoryContextSwitchTo(pending->cxt);
+	row = heap_form_tuple(tupdesc, rowvals, rownulls);
+	MemoryContextSwitchTo(oldcxt);
+
+	pending->logrelid = w->logrelid;
+	pending->seqid = w->seqid;
+	pending->tupdesc = w->tupdesc;
+	pending->subid = subid;
+	pending->rows[pending->nrows] = row;
+	pending->cids[pending->nrows] = cid;
+	pending->nrows++;
+	pending->bytes += row->t_len;
+}
+
+/*
+ * same_row_type
+ *		Whether rows formed for one descriptor of the log fit another: the
+ *		same physical attributes (names, defaults and constraints may
+ *		differ).
+ */
+static bool
+same_row_type(TupleDesc a, TupleDesc b)
+{
+	int			i;
+
+	if (a == b)
+		return true;
+	if (a->natts != b->natts)
+		return false;
+	for (i = 0; i < a->natts; i++)
+	{
+		Form_pg_attribute x = TupleDescAttr(a, i);
+		Form_pg_attribute y = TupleDescAttr(b, i);
+
+		if (x->atttypid != y->atttypid || x->attlen != y->attlen ||
+			x->attbyval != y->attbyval || x->attalign != y->attalign ||
+			x->attisdropped != y->attisdropped)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * whether a row of this subtransaction, formed for this writer, can join
+ * the batch
+ */
+static bool
+batch_takes(SubTransactionId subid, AuditWriter *w)
+{
+	return pending->nrows == 0 ||
+		(pending->subid == subid && pending->logrelid == w->logrelid &&
+		 pending->tupdesc == w->tupdesc &&
+		 pending->nrows < AUDIT_BATCH_ROWS &&
+		 pending->bytes < AUDIT_BATCH_BYTES);
+}
+
+/*
+ * flush_pending
+ *		Insert the waiting rows, if they belong to the current
+ *		subtransaction (else they wait for it to come back).
+ */
+static void
+flush_pending(void)
+{
+	if (pending == NULL || pending->nrows == 0 || flushing ||
+		pending->subid != GetCurrentSubTransactionId() ||
+		IsInParallelMode())
+		return;
+
+	flushing = true;
+	PG_TRY();
+	{
+		AuditWriter *w;
+		bool		pushed = false;
+
+		if (!ActiveSnapshotSet())
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pushed = true;
+		}
+		w = ame_audit_writer(pending->logrelid, pending->seqid);
+		if (!same_row_type(pending->tupdesc, w->tupdesc))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("audit log \"%s\" was altered while audit rows were waiting to be written",
+							get_rel_name(pending->logrelid)),
+					 errdetail("A subtransaction changed the columns of the log.")));
+		insert_log_rows(w, pending->rows, pending->cids, pending->nrows);
+		if (pushed)
+			PopActiveSnapshot();
+	}
+	PG_FINALLY();
+	{
+		flushing = false;
+		pending->nrows = 0;
+		pending->bytes = 0;
+		MemoryContextReset(pending->cxt);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * insert_log_rows
+ *		Insert log rows as the extension's owner: constraints, heap
+ *		(heap_multi_insert() per run of rows of the same command), indexes,
+ *		as the executor would.  The rows are freed.
+ */
+static void
+insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows)
+{
+	ResultRelInfo *rri = w->rri;
+	EState	   *estate = w->estate;
+	TupleTableSlot **slots = w->slots;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			i;
+	int			start;
+
+	if (w->skip)
+		return;
+
+	for (i = w->nslots; i < nrows; i++)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+
+		slots[i] = MakeSingleTupleTableSlot(w->tupdesc, &TTSOpsHeapTuple);
+		w->nslots = i + 1;
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(w->owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	inserting = true;
+	PG_TRY();
+	{
+		/* the slots free the rows; cleared below whatever happens */
+		for (i = 0; i < nrows; i++)
+			ExecStoreHeapTuple(rows[i], slots[i], true);
+
+		/* the locks are held since open_writer */
+		rri->ri_RelationDesc = relation_open(w->logrelid, NoLock);
+		for (i = 0; i < rri->ri_NumIndices; i++)
+			rri->ri_IndexRelationDescs[i] = index_open(w->indexoids[i], NoLock);
+
+		if (w->check_rows)
+		{
+			for (i = 0; i < nrows; i++)
+			{
+				ExecConstraints(rri, slots[i], estate);
+				ResetPerTupleExprContext(estate);
+			}
+		}
+		for (start = 0; start < nrows; start = i)
+		{
+			for (i = start + 1; i < nrows && cids[i] == cids[start]; i++)
+				;
+			table_multi_insert(rri->ri_RelationDesc, &slots[start],
+							   i - start, cids[start], 0, NULL);
+		}
+		if (rri->ri_NumIndices > 0)
+		{
+			for (i = 0; i < nrows; i++)
+			{
+				estate->es_output_cid = cids[i];
+				ExecInsertIndexTuples(rri, slots[i], estate, false, false,
+									  NULL, NIL);
+				ResetPerTupleExprContext(estate);
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		inserting = false;
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		ResetPerTupleExprContext(estate);
+		for (i = 0; i < nrows; i++)
+			ExecClearTuple(slots[i]);
+	}
+	PG_END_TRY();
+
+	for (i = 0; i < rri->ri_NumIndices; i++)
+	{
+		index_close(rri->ri_IndexRelationDescs[i], NoLock);
+		rri->ri_IndexRelationDescs[i] = NULL;
+	}
+	relation_close(rri->ri_RelationDesc, NoLock);
+	rri->ri_RelationDesc = NULL;
+}
+
+/*
+ * Hooks: the points where waiting rows must be in the log.  Nothing is
+ * done unless this backend has audited rows waiting.
+ */
+
+static void
+audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	flush_pending();
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+static void
+audit_ExecutorFinish(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+	flush_pending();
+}
+
+static void
+audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					 bool readOnlyTree, ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+{
+	flush_pending();
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+	flush_pending();
+}
+
+/* called by _PG_init */
+void
+ame_audit_install_hooks(void)
+{
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = audit_ExecutorStart;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = audit_ExecutorFinish;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = audit_ProcessUtility;
+}
