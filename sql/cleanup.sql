@@ -83,17 +83,67 @@ FROM ame_visit_sessions;
 SELECT cleanup_expired_sessions() AS moved_again;
 SELECT affected_rows FROM system_maintenance_log ORDER BY performed_at, affected_rows DESC;
 
--- a failing move (the archive already holds that id) rolls back whole:
--- nothing is lost, nothing logged
-INSERT INTO ame_visit_sessions (id, visit_id, session_token, created_at, expires_at)
+-- a session id already in the archive (a migration, an import, an old
+-- dump) is archived again next to its earlier copy, never a failed run:
+-- the session leaves the live table exactly once, both copies are kept
+-- (told apart by archived_at), and the run's log row says which ids
+DELETE FROM system_maintenance_log;
+INSERT INTO ame_visit_sessions (id, visit_id, session_token, auto_save_data, created_at, expires_at)
 VALUES ('e6000000-0000-0000-0000-000000000001', 'd6000000-0000-0000-0000-000000000001',
-        'clash', now() - interval '5 days', now() - interval '4 days');
+        'clash', '{"copy": "newer"}', now() - interval '5 days', now() - interval '4 days'),
+       ('e6000000-0000-0000-0000-000000000020', 'd6000000-0000-0000-0000-000000000001',
+        'no-clash', '{}', now() - interval '5 days', now() - interval '4 days');
+-- an imported archive row dated in the future still gets a later copy
+INSERT INTO ame_visit_sessions_archive (id, visit_id, session_token, auto_save_data, is_active,
+       last_activity, created_at, expires_at, ttl, archived_at)
+VALUES ('e6000000-0000-0000-0000-000000000021', 'd6000000-0000-0000-0000-000000000001',
+        'imported-future', '{"copy": "imported"}', false, now() - interval '9 days',
+        now() - interval '9 days', now() - interval '8 days', '1 day', now() + interval '1 day');
+INSERT INTO ame_visit_sessions (id, visit_id, session_token, auto_save_data, created_at, expires_at)
+VALUES ('e6000000-0000-0000-0000-000000000021', 'd6000000-0000-0000-0000-000000000001',
+        'clash-future', '{"copy": "newer"}', now() - interval '5 days', now() - interval '4 days');
+CREATE TEMP TABLE archive_before AS SELECT * FROM ame_visit_sessions_archive;
+SELECT cleanup_expired_sessions() AS moved_with_clashes;
+SELECT count(*) AS still_live FROM ame_visit_sessions
+WHERE session_token IN ('clash', 'no-clash', 'clash-future');
+-- every earlier archived row is still there, unchanged
+SELECT count(*) AS earlier_copies_lost FROM (
+  SELECT * FROM archive_before EXCEPT SELECT * FROM ame_visit_sessions_archive) x;
+-- the clashing ids now have two copies each, the newer one archived later
+SELECT id, session_token, auto_save_data,
+       archived_at > lag(archived_at) OVER (PARTITION BY id ORDER BY archived_at) AS later_copy
+FROM ame_visit_sessions_archive
+WHERE id IN ('e6000000-0000-0000-0000-000000000001', 'e6000000-0000-0000-0000-000000000020',
+             'e6000000-0000-0000-0000-000000000021')
+ORDER BY id, archived_at;
+SELECT operation, affected_rows, details -> 'archived_again' AS archived_again,
+       details -> 'archived_again_ids' AS ids, details ->> 'note' AS note
+FROM system_maintenance_log;
+-- and the next run goes on as usual
+SELECT cleanup_expired_sessions() AS next_run;
+SELECT count(*) AS log_rows, count(*) FILTER (WHERE details -> 'archived_again' = '0') AS clean_runs
+FROM system_maintenance_log;
+DROP TABLE archive_before;
+
+-- a move that fails (here a user trigger on the archive refuses) rolls
+-- back whole: nothing lost, nothing logged
+CREATE FUNCTION refuse_archive() RETURNS trigger LANGUAGE plpgsql
+AS $$BEGIN RAISE EXCEPTION 'the archive refuses'; END$$;
+CREATE TRIGGER refuse BEFORE INSERT ON ame_visit_sessions_archive
+FOR EACH ROW EXECUTE FUNCTION refuse_archive();
+INSERT INTO ame_visit_sessions (visit_id, session_token, created_at, expires_at)
+VALUES ('d6000000-0000-0000-0000-000000000001', 'refused', now() - interval '5 days', now() - interval '4 days');
+SELECT count(*) AS live, (SELECT count(*) FROM ame_visit_sessions_archive) AS archived,
+       (SELECT count(*) FROM system_maintenance_log) AS log_rows
+FROM ame_visit_sessions;
 SELECT cleanup_expired_sessions();
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS live, (SELECT count(*) FROM ame_visit_sessions_archive) AS archived,
        (SELECT count(*) FROM system_maintenance_log) AS log_rows
 FROM ame_visit_sessions;
-DELETE FROM ame_visit_sessions WHERE session_token = 'clash';
+DROP TRIGGER refuse ON ame_visit_sessions_archive;
+DROP FUNCTION refuse_archive();
+DELETE FROM ame_visit_sessions WHERE session_token = 'refused';
 
 -- search_path plays no part
 SET search_path = pg_catalog;

@@ -49,6 +49,9 @@ SELECT ame_schedule_cleanup(NULL);
 SELECT * FROM cron_jobs;
 -- what pg_cron accepts, ame accepts
 SELECT ame_schedule_cleanup('*/15 0-6,22,23 1,15 jan-mar,DEC sun,tue-sat') > 0 AS ok;
+-- day of week 7 is Sunday, as in pg_cron
+SELECT ame_schedule_cleanup('0 2 * * 7') > 0 AS ok;
+SELECT schedule FROM cron.job WHERE jobname = 'session-cleanup';
 SELECT ame_schedule_cleanup('@daily') > 0 AS ok;
 SELECT * FROM cron_jobs;
 
@@ -88,6 +91,28 @@ RESET search_path;
 SELECT session_token FROM ame_visit_sessions WHERE visit_id = 'd9000000-0000-0000-0000-000000000001';
 SELECT session_token FROM ame_visit_sessions_archive WHERE visit_id = 'd9000000-0000-0000-0000-000000000001';
 SELECT operation, affected_rows FROM system_maintenance_log;
+
+-- the command names no schema: after ALTER SCHEMA ... RENAME it finds
+-- the cleanup through the extension, cleans up, and the job stays
+INSERT INTO ame_visit_sessions (visit_id, session_token, created_at, expires_at)
+VALUES ('d9000000-0000-0000-0000-000000000001', 'cron-renamed', now() - interval '3 days', now() - interval '2 days');
+DELETE FROM system_maintenance_log;
+ALTER SCHEMA public RENAME TO ame_home;
+SET search_path = pg_catalog;
+:job_command;
+SELECT count(*) AS still_live FROM ame_home.ame_visit_sessions WHERE session_token = 'cron-renamed';
+SELECT count(*) AS archived FROM ame_home.ame_visit_sessions_archive WHERE session_token = 'cron-renamed';
+SELECT operation, affected_rows FROM ame_home.system_maintenance_log;
+SELECT * FROM ame_home.cron_jobs;
+RESET search_path;
+ALTER SCHEMA ame_home RENAME TO public;
+
+-- a job restored from a database of another name runs nowhere; the
+-- documented ame_schedule_cleanup() call repairs it, keeping the job id
+UPDATE cron.job SET database = 'ame_old_name' WHERE jobname = 'session-cleanup';
+SELECT * FROM cron_jobs;
+SELECT ame_schedule_cleanup() = (SELECT jobid FROM cron.job WHERE jobname = 'session-cleanup') AS same_job;
+SELECT * FROM cron_jobs;
 
 -- CREATE EXTENSION schedules it when pg_cron is there
 DROP EXTENSION ame;

@@ -108,6 +108,22 @@ SELECT ame_end_session(NULL);
 SELECT count(*) AS changed_rows FROM (
   SELECT * FROM ame_visit_sessions EXCEPT SELECT * FROM before) x;
 
+-- an unknown token is P0002 also for a role that may not read the
+-- archive: the archive is asked only when the caller may read it
+CREATE ROLE regress_ame_no_archive;
+GRANT SELECT, UPDATE ON ame_visit_sessions TO regress_ame_no_archive;
+SET ROLE regress_ame_no_archive;
+SELECT has_table_privilege('ame_visit_sessions_archive', 'SELECT') AS reads_archive;
+SELECT ame_touch_session('no-such-token', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT ame_end_session('no-such-token');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT count(*) AS changed_rows FROM (
+  SELECT * FROM ame_visit_sessions EXCEPT SELECT * FROM before) x;
+REVOKE ALL ON ame_visit_sessions FROM regress_ame_no_archive;
+DROP ROLE regress_ame_no_archive;
+
 -- ending in the transaction that started it keeps expires_at > created_at
 BEGIN;
 SELECT ame_end_session(ame_start_session('d5000000-0000-0000-0000-000000000002'))

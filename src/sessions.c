@@ -59,6 +59,26 @@
 #define CLEANUP_JOB_NAME	"session-cleanup"
 #define DEFAULT_SCHEDULE	"0 2 * * *"
 
+/* archived-again ids listed in a cleanup's log row, at most */
+#define AGAIN_IDS_LISTED	100
+
+/*
+ * The pg_cron job's SQL.  It finds the cleanup through the extension
+ * (pg_extension.extnamespace), not through a schema name written into the
+ * text, so ALTER SCHEMA ... RENAME does not break it, and the text is the
+ * same for every install.  It is guarded: once ame is gone, the next run
+ * removes the job instead of failing every night.  Every name and
+ * operator is qualified: pg_cron runs it with the job owner's search_path.
+ */
+#define CLEANUP_COMMAND \
+	"DO $ame$DECLARE s pg_catalog.name; BEGIN " \
+	"SELECT n.nspname INTO s FROM pg_catalog.pg_extension e " \
+	"JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace " \
+	"WHERE e.extname OPERATOR(pg_catalog.=) 'ame'::pg_catalog.name; " \
+	"IF NOT FOUND THEN PERFORM cron.unschedule('" CLEANUP_JOB_NAME "'::pg_catalog.name); " \
+	"ELSE EXECUTE pg_catalog.format('SELECT %I.cleanup_expired_sessions()', s); " \
+	"END IF; END$ame$"
+
 /* a kept plan, valid for one schema of the extension */
 typedef struct KeptPlan
 {
@@ -88,7 +108,6 @@ static void report_unusable_session(Oid nsp, Datum token)
 			pg_attribute_noreturn();
 static void check_extension_owner(const char *funcname);
 static Oid	require_pg_cron(void);
-static char *cleanup_command(Oid nsp);
 static void validate_schedule(const char *schedule);
 static int	cron_value(const char **pp, const char *end,
 					   const char *const *names);
@@ -335,8 +354,15 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 		TimestampTz cutoff;
 		Oid			move_types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 		Datum		move_values[2];
-		Oid			log_types[4] = {INT8OID, FLOAT8OID, TIMESTAMPTZOID, FLOAT8OID};
-		Datum		log_values[4];
+		Oid			log_types[7] = {INT8OID, FLOAT8OID, TIMESTAMPTZOID,
+		FLOAT8OID, INT8OID, UUIDARRAYOID, TEXTOID};
+		Datum		log_values[7];
+		char		log_nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		int64		again;
+		Datum		again_ids;
+		bool		again_ids_null;
+		char	   *note = NULL;
+		bool		isnull;
 		SPIPlanPtr	plan;
 		int			rc;
 		char		payload[128];
@@ -357,20 +383,44 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 		cutoff = locked - GRACE_PERIOD_MS * INT64CONST(1000);
 
 		SPI_connect();
+
+		/*
+		 * The move, in one statement.  An id the archive already holds (a
+		 * migration, an import, an old dump) is archived again next to its
+		 * earlier copies, with an archived_at later than all of them (the
+		 * archive's key is (id, archived_at)), so the run never fails on
+		 * it and nothing is lost.  The main query's snapshot does not see
+		 * the rows the INSERT adds: "again" is true exactly for ids that
+		 * were archived before.  The first ids of those are listed for
+		 * the log (a top-N sort: bounded memory).
+		 */
 		plan = get_plan(&move_plan, nsp,
 						"WITH moved AS ("
-						"DELETE FROM %s s"
+						"DELETE FROM %1$s s"
 						" WHERE s.expires_at OPERATOR(pg_catalog.<) $1"
 						" RETURNING s.id, s.visit_id, s.technician_id,"
 						" s.session_token, s.auto_save_data, s.is_active,"
-						" s.last_activity, s.created_at, s.expires_at, s.ttl)"
-						" INSERT INTO %s (id, visit_id, technician_id,"
+						" s.last_activity, s.created_at, s.expires_at, s.ttl),"
+						" archived AS ("
+						"INSERT INTO %2$s (id, visit_id, technician_id,"
 						" session_token, auto_save_data, is_active,"
 						" last_activity, created_at, expires_at, ttl, archived_at)"
 						" SELECT m.id, m.visit_id, m.technician_id,"
 						" m.session_token, m.auto_save_data, m.is_active,"
-						" m.last_activity, m.created_at, m.expires_at, m.ttl, $2"
-						" FROM moved m",
+						" m.last_activity, m.created_at, m.expires_at, m.ttl,"
+						" GREATEST($2, (SELECT pg_catalog.max(a.archived_at)"
+						" OPERATOR(pg_catalog.+) '1 microsecond'::pg_catalog.interval"
+						" FROM %2$s a WHERE a.id OPERATOR(pg_catalog.=) m.id))"
+						" FROM moved m RETURNING id),"
+						" flagged AS ("
+						"SELECT x.id, EXISTS (SELECT FROM %2$s a"
+						" WHERE a.id OPERATOR(pg_catalog.=) x.id) AS again"
+						" FROM archived x)"
+						" SELECT (SELECT pg_catalog.count(*) FROM flagged),"
+						" (SELECT pg_catalog.count(*) FROM flagged f WHERE f.again),"
+						" (SELECT pg_catalog.array_agg(l.id ORDER BY l.id) FROM"
+						" (SELECT f.id FROM flagged f WHERE f.again"
+						" ORDER BY f.id LIMIT " CppAsString2(AGAIN_IDS_LISTED) ") l)",
 						"ame_visit_sessions", "ame_visit_sessions_archive",
 						2, move_types);
 		move_values[0] = TimestampTzGetDatum(cutoff);
@@ -379,10 +429,17 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 		ame_realtime_suppressed = true;
 		rc = SPI_execute_plan(plan, move_values, NULL, false, 0);
 		ame_realtime_suppressed = false;
-		if (rc != SPI_OK_INSERT)
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "SPI_execute_plan failed: %s",
 				 SPI_result_code_string(rc));
-		moved = (int64) SPI_processed;
+		moved = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											SPI_tuptable->tupdesc, 1,
+											&isnull));
+		again = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											SPI_tuptable->tupdesc, 2,
+											&isnull));
+		again_ids = SPI_getbinval(SPI_tuptable->vals[0],
+								  SPI_tuptable->tupdesc, 3, &again_ids_null);
 		finished = GetCurrentTimestamp();
 
 		plan = get_plan(&log_plan, nsp,
@@ -390,18 +447,43 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 						" details) VALUES ('session_cleanup', $1, $2,"
 						" pg_catalog.jsonb_build_object("
 						"'cutoff', $3, 'grace_period_hours', 24,"
-						" 'lock_wait_ms', $4))",
+						" 'lock_wait_ms', $4, 'archived_again', $5)"
+						" OPERATOR(pg_catalog.||) CASE WHEN $6 IS NULL"
+						" THEN '{}'::pg_catalog.jsonb"
+						" ELSE pg_catalog.jsonb_build_object("
+						"'archived_again_ids', pg_catalog.to_jsonb($6), 'note', $7) END)",
 						"system_maintenance_log", NULL,
-						4, log_types);
+						7, log_types);
 		log_values[0] = Int64GetDatum(moved);
 		log_values[1] = Float8GetDatum((double) (finished - started) / 1000.0);
 		log_values[2] = TimestampTzGetDatum(cutoff);
 		log_values[3] = Float8GetDatum((double) (locked - started) / 1000.0);
-		rc = SPI_execute_plan(plan, log_values, NULL, false, 0);
+		log_values[4] = Int64GetDatum(again);
+		log_values[5] = again_ids;
+		log_nulls[5] = again_ids_null ? 'n' : ' ';
+		if (again > 0)
+			note = psprintf(INT64_FORMAT " session id(s) were already in"
+							" ame_visit_sessions_archive; each was archived"
+							" again next to its earlier copies (told apart by"
+							" archived_at)%s",
+							again,
+							again > AGAIN_IDS_LISTED ?
+							"; the first " CppAsString2(AGAIN_IDS_LISTED)
+							" ids are listed" : "");
+		log_values[6] = note ? CStringGetTextDatum(note) : (Datum) 0;
+		log_nulls[6] = note ? ' ' : 'n';
+		rc = SPI_execute_plan(plan, log_values, log_nulls, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "SPI_execute_plan failed: %s",
 				 SPI_result_code_string(rc));
 		SPI_finish();
+
+		if (again > 0)
+			ereport(NOTICE,
+					(errmsg("archived " INT64_FORMAT " session(s) whose id was already in the archive",
+							again),
+					 errdetail("The earlier copies are kept; the new ones have a later archived_at."),
+					 errhint("The run's row in system_maintenance_log lists the ids.")));
 
 		snprintf(payload, sizeof(payload),
 				 "{\"table\":\"ame_visit_sessions\",\"operation\":\"CLEANUP\","
@@ -421,12 +503,12 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 /*
  * ame_schedule_cleanup(schedule text) RETURNS bigint
  *		Create or change the pg_cron job "session-cleanup", owned by the
- *		extension's owner; returns its job id.
+ *		extension's owner and run in this database (a job restored from a
+ *		database of another name is repaired); returns its job id.
  */
 Datum
 ame_schedule_cleanup(PG_FUNCTION_ARGS)
 {
-	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	char	   *schedule;
 	Oid			owner;
 	Oid			save_userid;
@@ -453,9 +535,12 @@ ame_schedule_cleanup(PG_FUNCTION_ARGS)
 		bool		isnull;
 		int			rc;
 
+		Oid			jobid_type[1] = {INT8OID};
+		Datum		jobid_value[1];
+
 		values[0] = CStringGetTextDatum(CLEANUP_JOB_NAME);
 		values[1] = CStringGetTextDatum(schedule);
-		values[2] = CStringGetTextDatum(cleanup_command(nsp));
+		values[2] = CStringGetTextDatum(CLEANUP_COMMAND);
 
 		SPI_connect();
 		rc = SPI_execute_with_args("SELECT cron.schedule($1, $2, $3)",
@@ -466,6 +551,23 @@ ame_schedule_cleanup(PG_FUNCTION_ARGS)
 		jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 1,
 											&isnull));
+
+		/*
+		 * cron.schedule() keeps an existing job's database.  A job restored
+		 * from a database of another name still names that one, and pg_cron
+		 * would run it there (or nowhere): point it at this database.
+		 */
+		jobid_value[0] = Int64GetDatum(jobid);
+		rc = SPI_execute_with_args("SELECT cron.alter_job(j.jobid,"
+								   " database => pg_catalog.current_database()::pg_catalog.text)"
+								   " FROM cron.job j"
+								   " WHERE j.jobid OPERATOR(pg_catalog.=) $1"
+								   " AND j.database OPERATOR(pg_catalog.<>)"
+								   " pg_catalog.current_database()::pg_catalog.text",
+								   1, jobid_type, jobid_value, NULL, false, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_with_args failed: %s",
+				 SPI_result_code_string(rc));
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -751,31 +853,6 @@ require_pg_cron(void)
 				 errmsg("extension \"pg_cron\" is not installed in this database"),
 				 errhint("Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, and run CREATE EXTENSION pg_cron.")));
 	return ext;
-}
-
-/*
- * cleanup_command
- *		The job's SQL.  It is guarded: once ame is gone, the next run
- *		removes the job instead of failing every night.
- */
-static char *
-cleanup_command(Oid nsp)
-{
-	const char *schema = quote_identifier(get_namespace_name(nsp));
-	StringInfoData fn;
-	StringInfoData cmd;
-
-	initStringInfo(&fn);
-	appendStringInfo(&fn, "%s.cleanup_expired_sessions()", schema);
-
-	initStringInfo(&cmd);
-	appendStringInfo(&cmd,
-					 "DO $ame$BEGIN "
-					 "IF pg_catalog.to_regprocedure(%s) IS NULL THEN "
-					 "PERFORM cron.unschedule('%s'::pg_catalog.name); "
-					 "ELSE PERFORM %s; END IF; END$ame$",
-					 quote_literal_cstr(fn.data), CLEANUP_JOB_NAME, fn.data);
-	return cmd.data;
 }
 
 /*

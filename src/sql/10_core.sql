@@ -209,7 +209,9 @@ CREATE TABLE @extschema@.ame_visit_sessions_archive (
 	expires_at timestamptz NOT NULL,
 	ttl interval NOT NULL,
 	archived_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	CONSTRAINT ame_visit_sessions_archive_pkey PRIMARY KEY (id)
+	-- a session id can be archived again (an import, an old dump): each
+	-- copy has its own archived_at (cleanup_expired_sessions())
+	CONSTRAINT ame_visit_sessions_archive_pkey PRIMARY KEY (id, archived_at)
 );
 
 CREATE INDEX ame_visit_sessions_archive_visit_idx

@@ -44,7 +44,7 @@ AS 'MODULE_PATHNAME', 'cleanup_expired_sessions'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.cleanup_expired_sessions() IS
-'atomically move sessions expired more than 24 hours ago into ame_visit_sessions_archive; logs to system_maintenance_log; returns the number moved';
+'atomically move sessions expired more than 24 hours ago into ame_visit_sessions_archive (an id already there is archived again, next to its earlier copy); logs to system_maintenance_log; returns the number moved';
 
 CREATE FUNCTION @extschema@.ame_schedule_cleanup(schedule text DEFAULT '0 2 * * *')
 RETURNS bigint
@@ -52,7 +52,7 @@ AS 'MODULE_PATHNAME', 'ame_schedule_cleanup'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.ame_schedule_cleanup(text) IS
-'create or change the pg_cron job session-cleanup (times in GMT), owned by the extension''s owner; returns the job id';
+'create or change the pg_cron job session-cleanup (times in GMT), owned by the extension''s owner and run in this database (a restored job is repaired); returns the job id';
 
 CREATE FUNCTION @extschema@.ame_unschedule_cleanup()
 RETURNS boolean
