@@ -41,7 +41,7 @@ SELECT pg_describe_object(m.classid, m.objid, 0) || ' | ' ||
 					FROM pg_attribute a
 					LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 					WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '-')
-				|| ' indexes=' || coalesce((SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY 1)
+				|| ' indexes=' || coalesce((SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY pg_get_indexdef(i.indexrelid))
 					FROM pg_index i WHERE i.indrelid = c.oid), '-')
 				|| ' constraints=' || coalesce((SELECT string_agg(co.conname || ' ' || pg_get_constraintdef(co.oid), '; ' ORDER BY co.conname)
 					FROM pg_constraint co WHERE co.conrelid = c.oid), '-')
