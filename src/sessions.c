@@ -387,12 +387,13 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 		/*
 		 * The move, in one statement.  An id the archive already holds (a
 		 * migration, an import, an old dump) is archived again next to its
-		 * earlier copies, with an archived_at later than all of them (the
-		 * archive's key is (id, archived_at)), so the run never fails on
-		 * it and nothing is lost.  The main query's snapshot does not see
-		 * the rows the INSERT adds: "again" is true exactly for ids that
-		 * were archived before.  The first ids of those are listed for
-		 * the log (a top-N sort: bounded memory).
+		 * earlier copies (the archive's key is (id, archived_at)), so the
+		 * run never fails on it and nothing is lost.  Such a copy gets an
+		 * archived_at one microsecond past both the run's time and its
+		 * latest earlier copy; every other session gets the run's time.
+		 * So "archived_at <> $2" is exactly "was archived before", found
+		 * with one index probe per row.  The first ids of those are listed
+		 * for the log (a top-N sort: bounded memory).
 		 */
 		plan = get_plan(&move_plan, nsp,
 						"WITH moved AS ("
@@ -408,19 +409,20 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 						" SELECT m.id, m.visit_id, m.technician_id,"
 						" m.session_token, m.auto_save_data, m.is_active,"
 						" m.last_activity, m.created_at, m.expires_at, m.ttl,"
-						" GREATEST($2, (SELECT pg_catalog.max(a.archived_at)"
-						" OPERATOR(pg_catalog.+) '1 microsecond'::pg_catalog.interval"
-						" FROM %2$s a WHERE a.id OPERATOR(pg_catalog.=) m.id))"
-						" FROM moved m RETURNING id),"
-						" flagged AS ("
-						"SELECT x.id, EXISTS (SELECT FROM %2$s a"
-						" WHERE a.id OPERATOR(pg_catalog.=) x.id) AS again"
-						" FROM archived x)"
-						" SELECT (SELECT pg_catalog.count(*) FROM flagged),"
-						" (SELECT pg_catalog.count(*) FROM flagged f WHERE f.again),"
+						" CASE WHEN p.last IS NULL THEN $2"
+						" ELSE GREATEST($2, p.last)"
+						" OPERATOR(pg_catalog.+) '1 microsecond'::pg_catalog.interval END"
+						" FROM moved m LEFT JOIN LATERAL ("
+						"SELECT pg_catalog.max(a.archived_at) AS last FROM %2$s a"
+						" WHERE a.id OPERATOR(pg_catalog.=) m.id) p ON true"
+						" RETURNING id, archived_at)"
+						" SELECT (SELECT pg_catalog.count(*) FROM archived),"
+						" (SELECT pg_catalog.count(*) FROM archived x"
+						" WHERE x.archived_at OPERATOR(pg_catalog.<>) $2),"
 						" (SELECT pg_catalog.array_agg(l.id ORDER BY l.id) FROM"
-						" (SELECT f.id FROM flagged f WHERE f.again"
-						" ORDER BY f.id LIMIT " CppAsString2(AGAIN_IDS_LISTED) ") l)",
+						" (SELECT x.id FROM archived x"
+						" WHERE x.archived_at OPERATOR(pg_catalog.<>) $2"
+						" ORDER BY x.id LIMIT " CppAsString2(AGAIN_IDS_LISTED) ") l)",
 						"ame_visit_sessions", "ame_visit_sessions_archive",
 						2, move_types);
 		move_values[0] = TimestampTzGetDatum(cutoff);
