@@ -49,3 +49,11 @@ include $(PGXS)
 
 ame--1.2.sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
+
+# Deeper checks, not part of the default test command (each takes minutes):
+# the regression tests under valgrind, and a bounded sqlsmith run.
+.PHONY: valgrind-check sqlsmith-check
+valgrind-check:
+	bash scripts/valgrind.sh
+sqlsmith-check:
+	bash scripts/sqlsmith.sh
