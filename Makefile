@@ -27,7 +27,7 @@ PGFILEDESC = "ame - field-service data layer"
 # pg_regress: install first and uninstall last; each area's files between
 REGRESS_CORE = schema identity normalize updated_at views trigger_misuse \
 	search_path other_schema
-REGRESS_SESSIONS = sessions cleanup rls realtime cron
+REGRESS_SESSIONS = sessions cleanup rls realtime realtime_bulk realtime_mute cron
 REGRESS_AUDIT = audit audit_history audit_batch
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
 	import_field_size import_duplicates import_header import_devices \

@@ -5,3 +5,32 @@
 
 -- Each change of 1.2 has its own section below; a fresh 1.2 install
 -- (src/sql/) and this upgrade give the same objects (test/upgrade.t).
+
+--
+-- Realtime stays bounded (SPEC §6): the row trigger notes each change, a
+-- new statement trigger sends one notification per row, or one summary
+-- {"table", "operation", "rows", "bulk": true} for a statement above 100
+-- rows; only the table's owner or a superuser can mute it with the
+-- restore signals (in C).
+--
+
+COMMENT ON FUNCTION @extschema@.ame_realtime_notify() IS
+'AFTER row trigger: notes each change for ame_realtime_notify_statement() (ids only; past 100 rows of a statement, only a count)';
+
+CREATE FUNCTION @extschema@.ame_realtime_notify_statement()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ame_realtime_notify_statement'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.ame_realtime_notify_statement() IS
+'AFTER statement trigger: NOTIFY ame_realtime with {"table", "operation", "id", "visit_id"} per changed row, or {"table", "operation", "rows", "bulk": true} above 100 rows';
+
+CREATE TRIGGER ame_visit_sessions_realtime_statement
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_sessions
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();
+CREATE TRIGGER ame_visit_progress_realtime_statement
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_progress
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();
+CREATE TRIGGER device_inventory_realtime_statement
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.device_inventory
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();

@@ -16,13 +16,16 @@
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+static void check_trigger(FunctionCallInfo fcinfo, const char *funcname,
+						  AmeTriggerTiming timing, int events, bool for_row);
 static const char *event_name(TriggerEvent event);
 
 /*
  * _PG_init
  *		Module load: define the extension's GUCs, install the executor and
  *		utility hooks that insert batched audit rows before anything could
- *		look for them (audit.c).  No MarkGUCPrefixReserved
+ *		look for them (audit.c) and those that tell realtime where a
+ *		statement ends (realtime.c).  No MarkGUCPrefixReserved
  *		("ame"): ame.audit_context is a plain placeholder a user may SET.
  */
 void
@@ -30,6 +33,7 @@ _PG_init(void)
 {
 	ame_import_define_gucs();
 	ame_audit_install_hooks();
+	ame_realtime_install_hooks();
 }
 
 /*
@@ -42,6 +46,24 @@ _PG_init(void)
 void
 ame_check_trigger(FunctionCallInfo fcinfo, const char *funcname,
 				  AmeTriggerTiming timing, int events)
+{
+	check_trigger(fcinfo, funcname, timing, events, true);
+}
+
+/*
+ * ame_check_statement_trigger
+ *		The same for a trigger function made to fire FOR EACH STATEMENT.
+ */
+void
+ame_check_statement_trigger(FunctionCallInfo fcinfo, const char *funcname,
+							AmeTriggerTiming timing, int events)
+{
+	check_trigger(fcinfo, funcname, timing, events, false);
+}
+
+static void
+check_trigger(FunctionCallInfo fcinfo, const char *funcname,
+			  AmeTriggerTiming timing, int events, bool for_row)
 {
 	TriggerData *trigdata;
 	TriggerEvent ev;
@@ -56,10 +78,15 @@ ame_check_trigger(FunctionCallInfo fcinfo, const char *funcname,
 	trigdata = (TriggerData *) fcinfo->context;
 	ev = trigdata->tg_event;
 
-	if (!TRIGGER_FIRED_FOR_ROW(ev))
+	if (for_row && !TRIGGER_FIRED_FOR_ROW(ev))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired FOR EACH ROW",
+						funcname)));
+	if (!for_row && !TRIGGER_FIRED_FOR_STATEMENT(ev))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired FOR EACH STATEMENT",
 						funcname)));
 
 	if (timing == AME_TRIG_BEFORE && !TRIGGER_FIRED_BEFORE(ev))

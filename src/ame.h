@@ -35,6 +35,9 @@ typedef enum AmeTriggerTiming
 
 extern void ame_check_trigger(FunctionCallInfo fcinfo, const char *funcname,
 							  AmeTriggerTiming timing, int events);
+extern void ame_check_statement_trigger(FunctionCallInfo fcinfo,
+										const char *funcname,
+										AmeTriggerTiming timing, int events);
 extern AttrNumber ame_required_column(TupleDesc tupdesc, const char *relname,
 									  const char *funcname, const char *colname,
 									  Oid typid);
@@ -79,10 +82,15 @@ extern void ame_audit_install_hooks(void);
 
 extern Oid	ame_extension_owner(void);
 
-/* realtime.c: per-row NOTIFY; suppressed while a cleanup moves rows */
+/*
+ * realtime.c: NOTIFY per changed row, or one summary per statement above
+ * AME_REALTIME_MAX_ROWS rows; suppressed while a cleanup moves rows
+ */
 
 #define AME_REALTIME_CHANNEL	"ame_realtime"
+#define AME_REALTIME_MAX_ROWS	100
 extern bool ame_realtime_suppressed;
+extern void ame_realtime_install_hooks(void);
 
 /* import_csv.c: CSV import; its GUC is defined by _PG_init */
 

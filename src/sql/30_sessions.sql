@@ -67,7 +67,8 @@ REVOKE ALL ON FUNCTION @extschema@.ame_schedule_cleanup(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ame_unschedule_cleanup() FROM PUBLIC;
 
 --
--- Realtime: a NOTIFY per change, and publication ame_realtime
+-- Realtime: a NOTIFY per change (one summary per statement above 100 rows),
+-- and publication ame_realtime
 --
 
 CREATE FUNCTION @extschema@.ame_realtime_notify()
@@ -76,7 +77,15 @@ AS 'MODULE_PATHNAME', 'ame_realtime_notify'
 LANGUAGE C;
 
 COMMENT ON FUNCTION @extschema@.ame_realtime_notify() IS
-'AFTER row trigger: NOTIFY ame_realtime with {"table", "operation", "id", "visit_id"} (ids only) for each change';
+'AFTER row trigger: notes each change for ame_realtime_notify_statement() (ids only; past 100 rows of a statement, only a count)';
+
+CREATE FUNCTION @extschema@.ame_realtime_notify_statement()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ame_realtime_notify_statement'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.ame_realtime_notify_statement() IS
+'AFTER statement trigger: NOTIFY ame_realtime with {"table", "operation", "id", "visit_id"} per changed row, or {"table", "operation", "rows", "bulk": true} above 100 rows';
 
 CREATE TRIGGER ame_visit_sessions_realtime
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_sessions
@@ -87,6 +96,15 @@ CREATE TRIGGER ame_visit_progress_realtime
 CREATE TRIGGER device_inventory_realtime
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.device_inventory
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_realtime_notify();
+CREATE TRIGGER ame_visit_sessions_realtime_statement
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_sessions
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();
+CREATE TRIGGER ame_visit_progress_realtime_statement
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_progress
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();
+CREATE TRIGGER device_inventory_realtime_statement
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.device_inventory
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();
 
 CREATE FUNCTION @extschema@.ame_setup_realtime()
 RETURNS void
