@@ -158,6 +158,26 @@ SELECT ame_import_csv(:'csv', 'devices') AS batch \gset
 \o
 SELECT status, total_records, success_count, error_count FROM import_batches WHERE id = :'batch';
 
+-- INSERT ... ON CONFLICT DO UPDATE: inserted and updated rows count apart
+\o | sed -E 's/PID [0-9]+/PID <pid>/; s/"id":"[0-9a-f-]{36}"/"id":<id>/' | uniq -c
+INSERT INTO device_inventory (id, customer_id, device_name)
+SELECT id, customer_id, device_name || '-upserted' FROM device_inventory WHERE device_name LIKE 'copy-%'
+UNION ALL
+SELECT gen_random_uuid(), 'c8100000-0000-0000-0000-000000000001', 'upsert-' || g FROM generate_series(1, 3) g
+ON CONFLICT (id) DO UPDATE SET device_name = excluded.device_name;
+\o
+
+-- rows a foreign key's action changes count with the statement that caused
+-- them: deleting a visit sets visit_id of its 150 devices to null
+INSERT INTO ame_visits (id, customer_id, status)
+VALUES ('d8100000-0000-0000-0000-000000000001', 'c8100000-0000-0000-0000-000000000001', 'in_progress');
+\o | sed -E 's/PID [0-9]+/PID <pid>/'
+UPDATE device_inventory SET visit_id = 'd8100000-0000-0000-0000-000000000001'
+WHERE device_name LIKE 'bulk-%';
+DELETE FROM ame_visits WHERE id = 'd8100000-0000-0000-0000-000000000001';
+\o
+SELECT count(*) AS devices_on_the_visit FROM device_inventory WHERE visit_id IS NOT NULL;
+
 -- DELETE of them all: one summary
 SELECT count(*) AS devices FROM device_inventory
 WHERE customer_id = 'c8100000-0000-0000-0000-000000000001';
