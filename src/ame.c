@@ -1,15 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * ame.c
- *	  Module entry point of the ame extension and the guard that every C
- *	  trigger of the extension runs before it acts.
+ *	  Module entry point of the ame extension, the guard that every C
+ *	  trigger of the extension runs before it acts, and the one test of the
+ *	  restore signals that the triggers share.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "commands/trigger.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
 
 #include "ame.h"
 
@@ -145,6 +151,24 @@ ame_required_column(TupleDesc tupdesc, const char *relname,
 			 errmsg("relation \"%s\" has no column \"%s\" required by trigger function \"%s\"",
 					relname, colname, funcname)));
 	pg_unreachable();
+}
+
+/*
+ * ame_restore_signalled
+ *		True when the session signals a restore (pg_restore connects with
+ *		application_name = 'pg_restore', a plain-format dump script sets
+ *		row_security = off) and the current user may give that signal for
+ *		rel: its owner (or a member of the owning role) or a superuser, who
+ *		could bypass the triggers anyway.  Any role can set both settings,
+ *		so for anyone else they mean nothing.
+ */
+bool
+ame_restore_signalled(Relation rel)
+{
+	if (row_security &&
+		(application_name == NULL || strcmp(application_name, "pg_restore") != 0))
+		return false;
+	return has_privs_of_role(GetUserId(), rel->rd_rel->relowner);
 }
 
 static const char *

@@ -14,6 +14,7 @@
 #include "fmgr.h"
 #include "access/attnum.h"
 #include "access/tupdesc.h"
+#include "utils/relcache.h"
 #include "utils/uuid.h"
 
 #if PG_VERSION_NUM < 150000
@@ -41,6 +42,7 @@ extern void ame_check_statement_trigger(FunctionCallInfo fcinfo,
 extern AttrNumber ame_required_column(TupleDesc tupdesc, const char *relname,
 									  const char *funcname, const char *colname,
 									  Oid typid);
+extern bool ame_restore_signalled(Relation rel);
 
 /* identity.c: who is acting, by the JWT claim GUCs */
 

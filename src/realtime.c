@@ -67,15 +67,11 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
-#include "miscadmin.h"
 #include "tcop/utility.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/rls.h"
 
 #include "ame.h"
 #include "compat.h"
@@ -130,7 +126,6 @@ static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static RealtimeOp event_op(TriggerEvent event);
-static bool muted(Relation rel);
 static PendingChanges *pending_for(Relation rel, RealtimeOp op);
 static void add_row_payload(PendingChanges *p, RealtimeState *state,
 							HeapTuple tuple, TupleDesc tupdesc);
@@ -200,7 +195,7 @@ ame_realtime_notify(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = state;
 	}
 
-	if (ame_realtime_suppressed || muted(rel))
+	if (ame_realtime_suppressed || ame_restore_signalled(rel))
 		return PointerGetDatum(NULL);
 
 	op = event_op(trigdata->tg_event);
@@ -273,19 +268,6 @@ event_op(TriggerEvent event)
 	if (TRIGGER_FIRED_BY_UPDATE(event))
 		return RT_UPDATE;
 	return RT_DELETE;			/* the guard let nothing else through */
-}
-
-/*
- * The restore signals mute realtime only for whoever may make that call:
- * the table's owner (or a member of the owning role) or a superuser.
- */
-static bool
-muted(Relation rel)
-{
-	if (row_security &&
-		(application_name == NULL || strcmp(application_name, "pg_restore") != 0))
-		return false;
-	return has_privs_of_role(GetUserId(), rel->rd_rel->relowner);
 }
 
 /* The entry of this statement (level, subtransaction) for rel and op. */
