@@ -50,8 +50,8 @@ UPDATE device_inventory SET customer_id = customer_id
 WHERE customer_id = 'c8100000-0000-0000-0000-000000000001';
 \o
 
--- a statement that fires no statement trigger (the import, COPY under
--- session_replication_role or a disabled statement trigger) is summed up
+-- a statement that fires no statement trigger (a disabled statement
+-- trigger, C code that fires only row triggers) is summed up
 -- when its executor call ends, never mixed with the next statement
 ALTER TABLE device_inventory DISABLE TRIGGER device_inventory_realtime_statement;
 \o | sed -E 's/PID [0-9]+/PID <pid>/; s/"id":"[0-9a-f-]{36}"/"id":<id>/' | uniq -c
