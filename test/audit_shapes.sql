@@ -280,8 +280,8 @@ INSERT INTO public.audit_time VALUES
   ('b0000000-0000-0000-0000-000000000083', '00:00:00.000001', '12:00', '12:00:00+05:30', '06:07:08-09:30:15', 1),
   ('b0000000-0000-0000-0000-000000000084', NULL, '23:59:59.999', '10:00:00-00:00:01', NULL, 1);
 SELECT is((SELECT array_agg(l.record_id ORDER BY l.seq) FROM public.ame_audit_logs l
-           JOIN public.audit_time t ON t.id = l.record_id
-           WHERE l.new_values::bytea IS DISTINCT FROM to_jsonb(t)::bytea),
+           JOIN public.audit_time r ON r.id = l.record_id
+           WHERE l.new_values::bytea IS DISTINCT FROM to_jsonb(r)::bytea),
           NULL, 'time and timetz: the INSERT images are to_jsonb(row), byte for byte');
 SET LOCAL DateStyle = 'SQL, DMY';
 UPDATE public.audit_time SET n = 2;
@@ -293,10 +293,10 @@ SELECT is((SELECT count(*) FROM public.ame_audit_logs l
            WHERE l.table_name = 'audit_time' AND l.operation = 'UPDATE'), 12::bigint,
           '... three UPDATEs of four rows under three DateStyles logged');
 SELECT is((SELECT array_agg(l.record_id ORDER BY l.seq) FROM public.ame_audit_logs l
-           JOIN public.audit_time t ON t.id = l.record_id
+           JOIN public.audit_time r ON r.id = l.record_id
            WHERE l.operation = 'UPDATE'
              AND l.new_values::bytea IS DISTINCT FROM
-                 (to_jsonb(t) || jsonb_build_object('n', l.new_values -> 'n'))::bytea),
+                 (to_jsonb(r) || jsonb_build_object('n', l.new_values -> 'n'))::bytea),
           NULL, '... under DateStyle SQL, Postgres and German too (time output does not depend on it)');
 RESET DateStyle;
 
