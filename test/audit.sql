@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION ame;
 SET LOCAL search_path = pg_catalog, public;
 
-SELECT plan(71);
+SELECT plan(77);
 
 --
 -- on by default
@@ -320,6 +320,31 @@ SELECT ok(NOT has_function_privilege('public', 'public.ame_enable_audit(regclass
 SELECT is((SELECT count(*) FROM public.ame_audit_logs WHERE table_name = 'ame_customers'
              AND record_id = 'c0000000-0000-0000-0000-000000000002'), 1::bigint,
           'ame_customers is still audited (the refused disable changed nothing)');
+
+-- owner only also for a role the owner grants EXECUTE: the grant hands out nothing
+GRANT EXECUTE ON FUNCTION public.ame_enable_audit(regclass), public.ame_disable_audit(regclass),
+  public.ame_purge_audit_logs(interval) TO ame_tap_audit_other;
+CREATE TEMP TABLE log_before AS SELECT * FROM public.ame_audit_logs;
+SELECT is(pg_temp.as_role('ame_tap_audit_other', $$SELECT public.ame_enable_audit('audit_own.mine')$$),
+          '42501: permission denied for function "ame_enable_audit"',
+          'ame_enable_audit with EXECUTE granted: still 42501 for a role that is not the owner');
+SELECT is(pg_temp.as_role('ame_tap_audit_other', $$SELECT public.ame_disable_audit('public.ame_customers')$$),
+          '42501: permission denied for function "ame_disable_audit"',
+          'ame_disable_audit with EXECUTE granted: still 42501');
+SELECT is(pg_temp.as_role('ame_tap_audit_other', $$SELECT public.ame_purge_audit_logs('0')$$),
+          '42501: permission denied for function "ame_purge_audit_logs"',
+          'ame_purge_audit_logs with EXECUTE granted: still 42501');
+SELECT is(pg_temp.as_role('ame_tap_audit_other', $$SELECT public.ame_require_owner('anything')$$),
+          '42501: permission denied for function "anything"',
+          'ame_require_owner() itself refuses such a role');
+SELECT ok((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit_own.mine'::regclass) = 0
+          AND (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.ame_customers'::regclass
+                 AND tgname = 'ame_audit') = 1,
+          '... re-read: no trigger added, none dropped');
+SELECT set_eq('SELECT id, seq FROM public.ame_audit_logs', 'SELECT id, seq FROM pg_temp.log_before',
+              '... re-read: the log is as it was');
+REVOKE EXECUTE ON FUNCTION public.ame_enable_audit(regclass), public.ame_disable_audit(regclass),
+  public.ame_purge_audit_logs(interval) FROM ame_tap_audit_other;
 
 --
 -- audit ids are time-ordered: ids made in one millisecond still increase
