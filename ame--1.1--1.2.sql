@@ -30,7 +30,7 @@ DECLARE
 	kind "char";
 	name text;
 BEGIN
-	PERFORM @extschema@.ame_require_owner('ame_enable_audit');
+	PERFORM @extschema@.ame_require_owner('ame_enable_audit'::pg_catalog.text);
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
 	END IF;
@@ -78,7 +78,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
-	PERFORM @extschema@.ame_require_owner('ame_disable_audit');
+	PERFORM @extschema@.ame_require_owner('ame_disable_audit'::pg_catalog.text);
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
 	END IF;
