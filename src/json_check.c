@@ -30,6 +30,7 @@
 
 #include "miscadmin.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #include "ame.h"
 #include "compat.h"
@@ -54,6 +55,8 @@ static bool number_ok(const char *p, const char *end);
 bool
 ame_jsonb_accepts(const char *str, size_t len)
 {
+	MemoryContext cxt;
+	MemoryContext oldcxt;
 	char	   *copy;
 	JsonLexContext *lex;
 	bool		ok;
@@ -64,11 +67,16 @@ ame_jsonb_accepts(const char *str, size_t len)
 	if (!escapes_and_depth_ok(str, len))
 		return false;
 
+	/* the lexers and the strings they decode go when the check is done */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "ame json check",
+								ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
 	copy = pnstrdup(str, len);
 	lex = ame_json_lexer(copy, len, true);
 	ok = pg_parse_json(lex, &nullSemAction) == JSON_SUCCESS &&
 		numbers_ok(copy, len);
-	pfree(copy);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(cxt);
 	return ok;
 }
 
