@@ -8,6 +8,7 @@ OBJS = \
 	src/audit_image.o \
 	src/audit_writer.o \
 	src/identity.o \
+	src/json_check.o \
 	src/normalize.o \
 	src/realtime.o \
 	src/rowcompare.o \
@@ -25,7 +26,7 @@ DATA = ame--1.0.sql ame--1.0--1.1.sql ame--1.1.sql ame--1.1--1.2.sql
 PGFILEDESC = "ame - field-service data layer"
 
 # pg_regress: install first and uninstall last; each area's files between
-REGRESS_CORE = schema identity normalize updated_at views trigger_misuse \
+REGRESS_CORE = schema identity normalize updated_at views trigger_misuse settings \
 	search_path other_schema
 REGRESS_SESSIONS = sessions cleanup rls realtime realtime_bulk realtime_mute cron
 REGRESS_AUDIT = audit audit_history audit_batch

@@ -21,7 +21,18 @@
 #error "ame requires PostgreSQL 15 or later"
 #endif
 
-/* ame.c: trigger guard shared by every C trigger of the extension */
+/* ame.c: settings, the trigger guard, the owner check */
+
+extern char *ame_audit_context;		/* GUC ame.audit_context */
+
+extern Oid	ame_extension_owner(void);
+extern void ame_require_owner(const char *funcname);
+
+/* json_check.c: would jsonb_in accept this text?  Never raises. */
+
+extern bool ame_jsonb_accepts(const char *str, size_t len);
+
+/* trigger guard shared by every C trigger of the extension */
 
 /* which trigger timings and events a trigger function accepts */
 #define AME_TRIG_INSERT		0x01
@@ -79,10 +90,6 @@ extern bool ame_datum_changed(Datum oldval, bool oldnull,
 /* audit_writer.c: the hooks that insert batched audit rows in time */
 
 extern void ame_audit_install_hooks(void);
-
-/* sessions.c: sessions, cleanup, pg_cron */
-
-extern Oid	ame_extension_owner(void);
 
 /*
  * realtime.c: NOTIFY per changed row, or one summary per statement above

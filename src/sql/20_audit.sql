@@ -58,6 +58,19 @@ CREATE TRIGGER ame_audit
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.audit_trigger_function();
 
 --
+-- The owner check of every owner-only function (C: ame_require_owner()):
+-- EXECUTE alone is not enough, so a grant hands out nothing
+--
+
+CREATE FUNCTION @extschema@.ame_require_owner(function_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ame_require_owner_fn'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.ame_require_owner(text) IS
+'raise 42501 "permission denied for function" unless the caller has the privileges of the extension''s owner; the first step of every owner-only function';
+
+--
 -- Turning auditing on and off (owner only)
 --
 
@@ -71,6 +84,7 @@ DECLARE
 	kind "char";
 	name text;
 BEGIN
+	PERFORM @extschema@.ame_require_owner('ame_enable_audit'::pg_catalog.text);
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
 	END IF;
@@ -123,6 +137,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
+	PERFORM @extschema@.ame_require_owner('ame_disable_audit'::pg_catalog.text);
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
 	END IF;
