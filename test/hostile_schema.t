@@ -29,7 +29,7 @@ run() {		# run DB SCHEMA [psql args]: SQL on stdin, as a user of SCHEMA
 released=$(ls ame--*.sql | sed -n 's/^ame--\([0-9.]*\)\.sql$/\1/p' \
 	| grep -vx "$(sed -n "s/^default_version = '\(.*\)'/\1/p" ame.control)" | sort -V)
 nreleased=$(echo "$released" | grep -c .)
-echo "1..$((1 + 2 * 8 + nreleased * (7 + 8) + 3))"
+echo "1..$((1 + 2 * 9 + nreleased * (7 + 8) + 3))"
 
 printf 'company_name,service_tier\nFile Co,guardian\n' >"$csv"
 chmod 644 "$csv"
@@ -71,7 +71,10 @@ DECLARE
 		['timestamp with time zone', 'date'], ['date', 'timestamp with time zone'],
 		['interval', 'text'], ['boolean', 'integer'],
 		['text', 'text'], ['uuid', 'uuid'], ['numeric', 'numeric'],
-		['oid', 'oid'], ['bigint', 'bigint'], ['name', 'name']];
+		['oid', 'oid'], ['bigint', 'bigint'], ['name', 'name'],
+		['integer', 'integer'], ['boolean', 'boolean'], ['"char"', '"char"'],
+		['date', 'date'], ['interval', 'interval'], ['jsonb', 'jsonb'],
+		['timestamp with time zone', 'timestamp with time zone']];
 	-- operator, left, right, result
 	others text[][] := ARRAY[
 		['->>', 'jsonb', 'text', 'text'], ['->>', 'jsonb', 'unknown', 'text'],
@@ -160,7 +163,9 @@ BEGIN
 	FOR i IN 1 .. array_length(funcs, 1) LOOP
 		f := format('%I.%I', sch, funcs[i][1]);
 		CONTINUE WHEN EXISTS (SELECT FROM pg_proc p
-							  WHERE p.pronamespace OPERATOR(pg_catalog.=) sch::regnamespace::oid
+							  WHERE p.pronamespace OPERATOR(pg_catalog.=)
+									CASE sch WHEN 'pg_temp' THEN pg_my_temp_schema()
+											 ELSE sch::regnamespace::oid END
 								AND p.proname OPERATOR(pg_catalog.=) funcs[i][1]::name
 								AND pg_get_function_identity_arguments(p.oid) OPERATOR(pg_catalog.=) funcs[i][2]);
 		EXECUTE format('CREATE FUNCTION %s(%s) RETURNS %s LANGUAGE plpgsql AS %L',
@@ -313,6 +318,45 @@ DELETE FROM ame_visit_sessions;
 SQL
 }
 
+# The C functions run their SQL under the caller's search_path: here one
+# that puts the traps ahead of pg_catalog, so that even an operator on two
+# values of one type would find a trap unless it is OPERATOR(pg_catalog.…).
+# The statements here qualify every operator themselves.
+exercise_c() {
+	local path=$2
+	[ "$2" = public ] || path="$2,public"
+	PGOPTIONS="-c search_path=$path,pg_catalog" psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" >>"$out" 2>&1 <<'SQL'
+\set VERBOSITY terse
+SELECT v.id AS vid FROM ame_visits v WHERE v.status OPERATOR(pg_catalog.=) 'scheduled'::text LIMIT 1 \gset
+SELECT ame_start_session(:'vid'::uuid, '1 hour'::interval) AS tok \gset
+SELECT ame_touch_session(:'tok'::text, '{"c": 1}'::jsonb) IS NOT NULL;
+SELECT ame_end_session(:'tok'::text) IS NOT NULL;
+DO $$BEGIN PERFORM ame_end_session('no such token'::text); EXCEPTION WHEN no_data_found THEN NULL; END$$;
+INSERT INTO ame_visit_sessions (visit_id, session_token, created_at, expires_at)
+VALUES (:'vid', 'c-old', pg_catalog.now() OPERATOR(pg_catalog.-) '3 days'::interval,
+        pg_catalog.now() OPERATOR(pg_catalog.-) '2 days'::interval);
+SELECT cleanup_expired_sessions();
+DO $$BEGIN PERFORM ame_touch_session('c-old'::text); EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END$$;
+UPDATE ame_customers SET phone = '555 000 1111'::text WHERE company_name OPERATOR(pg_catalog.=) 'Other Co'::text;
+INSERT INTO ame_visits (customer_id, status, duration_hours)
+SELECT c.id, 'completed'::text, 1.5::numeric FROM ame_customers c WHERE c.company_name OPERATOR(pg_catalog.=) 'Other Co'::text;
+SELECT pg_catalog.count(*) FROM technician_performance;
+SELECT pg_catalog.count(*) FROM service_tier_metrics;
+SELECT pg_catalog.count(*) FROM ame_record_history('ame_visits'::regclass, :'vid'::uuid);
+SELECT ame_import_csv(E'company_name,service_tier\nC Path Co,core\n'::text, 'customers'::text) AS b1 \gset
+SELECT ame_import_csv(pg_catalog.convert_to(E'name\nCarl\n'::text, 'UTF8'::name), 'technicians'::text) AS b2 \gset
+SELECT c.customer_number AS cnum FROM ame_customers c WHERE c.company_name OPERATOR(pg_catalog.=) 'C Path Co'::text \gset
+SELECT ame_import_csv(pg_catalog.concat(E'customer_number,device_name\n'::text, :'cnum'::text, E',D9\nNOPE-9,D0\n'::text),
+                      'devices'::text) AS b3 \gset
+SELECT b.status FROM import_batches b
+WHERE b.id OPERATOR(pg_catalog.=) ANY (ARRAY[:'b1', :'b2', :'b3']::uuid[]);
+SELECT ame_purge_audit_logs('100 years'::interval);
+DO $$BEGIN PERFORM ame_schedule_cleanup('0 3 * * *'::text); EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END$$;
+DO $$BEGIN PERFORM ame_unschedule_cleanup(); EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END$$;
+DELETE FROM ame_visit_sessions;
+SQL
+}
+
 # As a technician under row-level security (the policies, and the
 # SECURITY DEFINER helpers they call).
 exercise_technician() {
@@ -335,6 +379,24 @@ SELECT v.id, 2, 'Check' FROM ame_visits v WHERE v.status = 'scheduled';
 SELECT ame_start_session(v.id) IS NOT NULL FROM ame_visits v WHERE v.status = 'scheduled' LIMIT 1;
 RESET request.jwt.claims;
 SELECT count(*) FROM ame_visits;
+SQL
+}
+
+# The trapper's own session, with look-alikes in pg_temp too: the SECURITY
+# DEFINER helpers of the policies run there as the owner.
+exercise_temp() {
+	q "$1" "GRANT SELECT ON $2.ame_visits, $2.ame_audit_logs TO ame_trapper" >/dev/null
+	run "$1" "$2" <<'SQL'
+\set VERBOSITY terse
+SET ROLE ame_trapper;
+CREATE TEMP TABLE ame_technicians (id uuid, user_id uuid);
+CREATE TEMP TABLE ame_visits (id uuid, technician_id uuid);
+CREATE TEMP TABLE pg_class (oid oid, relname name, relnamespace oid);
+SELECT pg_catalog.concat('pg_temp plants: ', public.ame_trap_plant('pg_temp') OPERATOR(pg_catalog.>) 200);
+SET request.jwt.claims = '{"sub": "00000000-0000-0000-0000-0000000000aa"}';
+SELECT ame_current_technician_id() IS NOT NULL, pg_catalog.cardinality(ame_current_visit_ids());
+SELECT pg_catalog.count(*) FROM :"s".ame_visits;
+SELECT pg_catalog.count(*) FROM ame_record_history('ame_customers', '00000000-0000-0000-0000-000000000000');
 SQL
 }
 
@@ -363,8 +425,12 @@ for sch in public fsm; do
 	ok "$?" "0" "install into $sch: CREATE EXTENSION ame succeeds among the traps"
 	if [ $sch = public ]; then plant $db public; else plant $db fsm public; fi
 	exercise_owner $db $sch
-	worked $? "install into $sch: every function, view and trigger works as the owner"
+	rc=$?; exercise_c $db $sch
+	worked $((rc + $?)) "install into $sch: every function, view and trigger works as the owner"
 	exercise_technician $db $sch
+	exercise_temp $db $sch
+	rc=$?; worked $((rc + $(grep -c '^pg_temp plants: t$' "$out") - 1)) \
+	   "install into $sch: the trapper's session with look-alikes in pg_temp works"
 	refuses_negative $db $sch "install into $sch"
 	clean $db "install into $sch"
 	: >"$out"
@@ -386,7 +452,8 @@ for from in $released; do
 	ok "$(q $db "SELECT extversion FROM pg_extension WHERE extname OPERATOR(pg_catalog.=) 'ame'")" \
 	   "$(sed -n "s/^default_version = '\(.*\)'/\1/p" ame.control)" "update from $from among the traps succeeds"
 	exercise_owner $db public
-	worked $? "update from $from: every function, view and trigger works as the owner"
+	rc=$?; exercise_c $db public
+	worked $((rc + $?)) "update from $from: every function, view and trigger works as the owner"
 	refuses_negative $db public "update from $from"
 	clean $db "update from $from"
 	: >"$out"
@@ -404,7 +471,8 @@ for from in $released; do
 	run $db fsm -c "ALTER EXTENSION ame UPDATE"
 	ok "$?" "0" "update from a $from install among the traps succeeds"
 	exercise_owner $db fsm
-	worked $? "update from a $from install among the traps: everything works as the owner"
+	rc=$?; exercise_c $db fsm
+	worked $((rc + $?)) "update from a $from install among the traps: everything works as the owner"
 	exercise_technician $db fsm
 	refuses_negative $db fsm "update from a $from install among the traps"
 	clean $db "update from a $from install among the traps"
