@@ -122,7 +122,7 @@ CREATE TABLE @extschema@.ame_visits (
 	CONSTRAINT valid_visit_times
 		CHECK (completed_at >= actual_start_time),
 	CONSTRAINT valid_duration
-		CHECK (duration_hours >= 0),
+		CHECK (duration_hours >= 0::numeric),
 	CONSTRAINT fk_visits_customer FOREIGN KEY (customer_id)
 		REFERENCES @extschema@.ame_customers (id) ON DELETE RESTRICT,
 	CONSTRAINT fk_visits_technician FOREIGN KEY (technician_id)
@@ -373,6 +373,10 @@ CREATE TRIGGER device_inventory_updated_at
 
 --
 -- BI views.  security_invoker: row-level security applies to the reader.
+-- A view is bound at install time, under the installer's search_path: an
+-- operator on two types without an exact pg_catalog match is written
+-- OPERATOR(pg_catalog.…), and NULLIF, which cannot be, compares values of
+-- one type.
 --
 
 CREATE VIEW @extschema@.technician_performance
@@ -381,13 +385,15 @@ SELECT t.id AS technician_id,
 	   t.name,
 	   t.is_active,
 	   pg_catalog.count(v.id) AS total_visits,
-	   pg_catalog.round(pg_catalog.avg(EXTRACT(EPOCH FROM v.completed_at - v.actual_start_time) / 3600)
+	   pg_catalog.round(pg_catalog.avg(EXTRACT(EPOCH FROM v.completed_at - v.actual_start_time)
+									   OPERATOR(pg_catalog./) 3600)
 					   FILTER (WHERE v.status = 'completed'), 2)
 		   AS avg_hours_per_visit,
 	   pg_catalog.count(*) FILTER (WHERE v.status = 'completed')
 		   AS completed_visits,
-	   pg_catalog.round(100.0 * pg_catalog.count(*) FILTER (WHERE v.status = 'completed')
-					   / NULLIF(pg_catalog.count(v.id), 0), 2)
+	   pg_catalog.round(100.0 OPERATOR(pg_catalog.*)
+					   pg_catalog.count(*) FILTER (WHERE v.status = 'completed')
+					   OPERATOR(pg_catalog./) NULLIF(pg_catalog.count(v.id), 0::bigint), 2)
 		   AS completion_rate
 FROM @extschema@.ame_technicians t
 	 LEFT JOIN @extschema@.ame_visits v ON v.technician_id = t.id
@@ -402,7 +408,8 @@ SELECT tier.service_tier,
 	   pg_catalog.count(c.id) AS customer_count,
 	   COALESCE(pg_catalog.sum(c.total_visits), 0)::bigint AS total_visits,
 	   pg_catalog.round(pg_catalog.sum(c.sum_duration)
-					   / NULLIF(pg_catalog.sum(c.timed_visits), 0), 2)
+					   OPERATOR(pg_catalog./)
+					   NULLIF(pg_catalog.sum(c.timed_visits), 0::numeric), 2)
 		   AS avg_visit_duration,
 	   COALESCE(pg_catalog.sum(c.completed_visits), 0)::bigint
 		   AS successful_visits

@@ -109,7 +109,7 @@ CREATE TRIGGER device_inventory_realtime_statement
 CREATE FUNCTION @extschema@.ame_setup_realtime()
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
 	rels oid[] := ARRAY['@extschema@.ame_visit_sessions'::regclass,
@@ -176,7 +176,7 @@ REVOKE ALL ON FUNCTION @extschema@.ame_setup_realtime() FROM PUBLIC;
 CREATE FUNCTION @extschema@.ame_current_technician_id()
 RETURNS uuid
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $fn$
 	SELECT t.id FROM @extschema@.ame_technicians t
 	WHERE t.user_id OPERATOR(pg_catalog.=) @extschema@.ame_current_user_id()
@@ -188,7 +188,7 @@ COMMENT ON FUNCTION @extschema@.ame_current_technician_id() IS
 CREATE FUNCTION @extschema@.ame_current_visit_ids()
 RETURNS uuid[]
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $fn$
 	SELECT COALESCE(pg_catalog.array_agg(v.id), '{}')
 	FROM @extschema@.ame_visits v
