@@ -143,8 +143,10 @@ SELECT ame_import_csv(
 SELECT status, total_records, success_count, error_count, skipped_count
 FROM import_batches WHERE id = :'batch';
 SELECT rows_seen, names FROM trig_log ORDER BY n;
--- and with many rows, spread over chunks and retries
+-- and with many rows, spread over chunks and retries, the transition
+-- table spilling to disk
 TRUNCATE trig_log;
+SET LOCAL work_mem = '64kB';
 SELECT 'name,user_id' || chr(10) || string_agg(
   CASE WHEN i % 300 = 0 THEN 'TT-m' || i || ',00000000-0000-0000-0000-0000000000e1'
        ELSE 'TT-m' || i || ',' END, chr(10) ORDER BY i) AS csv

@@ -4,7 +4,8 @@
  *	  CSV import of customers, technicians and devices: every record is
  *	  either imported, through the table's triggers, constraints, indexes
  *	  and foreign keys as any INSERT, or recorded in import_errors with the
- *	  reason -- never both, never neither.
+ *	  reason -- never both, never neither -- unless a BEFORE ROW trigger
+ *	  suppresses it, which counts it as skipped.
  *
  *	  ame_import_csv(text, import_type, source_file)    data in a string
  *	  ame_import_csv(bytea, import_type, source_file)   raw bytes
