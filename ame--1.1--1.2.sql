@@ -34,6 +34,7 @@ CREATE TRIGGER ame_visit_progress_realtime_statement
 CREATE TRIGGER device_inventory_realtime_statement
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.device_inventory
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();
+
 -- Import: statement triggers fire once per import, and a row a BEFORE ROW
 -- trigger suppresses is counted in import_batches.skipped_count
 ALTER TABLE @extschema@.import_batches
