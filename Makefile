@@ -32,7 +32,7 @@ REGRESS_SESSIONS = sessions cleanup rls realtime realtime_bulk realtime_mute cro
 REGRESS_AUDIT = audit audit_history audit_batch
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
 	import_field_size import_duplicates import_header import_devices \
-	import_file import_privileges
+	import_file import_privileges import_triggers
 REGRESS = install $(REGRESS_CORE) $(REGRESS_AUDIT) $(REGRESS_SESSIONS) $(REGRESS_IMPORT) uninstall
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION = customer_number session_cleanup audit_chain import_progress

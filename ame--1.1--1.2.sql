@@ -317,3 +317,12 @@ AS $fn$
 		  @extschema@.ame_current_technician_id()
 $fn$;
 
+
+-- Import: statement triggers fire once per import, and a row a BEFORE ROW
+-- trigger suppresses is counted in import_batches.skipped_count
+ALTER TABLE @extschema@.import_batches
+	ADD COLUMN skipped_count integer NOT NULL DEFAULT 0;
+COMMENT ON COLUMN @extschema@.import_batches.skipped_count IS
+'records a BEFORE ROW trigger of the target suppressed (neither imported nor errors); success_count + error_count + skipped_count = total_records';
+COMMENT ON FUNCTION @extschema@.ame_import_csv(text, text, text) IS
+'imports CSV text (customers, technicians or devices); every record is imported, recorded in import_errors, or counted in skipped_count when a BEFORE ROW trigger suppresses it; returns the import_batches id';

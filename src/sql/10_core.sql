@@ -281,6 +281,7 @@ CREATE TABLE @extschema@.import_batches (
 	error_count integer NOT NULL DEFAULT 0,
 	error_message text,
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	skipped_count integer NOT NULL DEFAULT 0,
 	CONSTRAINT import_batches_pkey PRIMARY KEY (id),
 	CONSTRAINT valid_import_status
 		CHECK (status IN ('processing', 'completed', 'completed_with_errors',
@@ -291,6 +292,8 @@ CREATE TABLE @extschema@.import_batches (
 
 COMMENT ON TABLE @extschema@.import_batches IS
 'one row per CSV import: its file, type, status and counts';
+COMMENT ON COLUMN @extschema@.import_batches.skipped_count IS
+'records a BEFORE ROW trigger of the target suppressed (neither imported nor errors); success_count + error_count + skipped_count = total_records';
 
 CREATE TABLE @extschema@.import_errors (
 	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
