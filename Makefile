@@ -8,6 +8,7 @@ OBJS = \
 	src/audit_image.o \
 	src/audit_writer.o \
 	src/identity.o \
+	src/json_check.o \
 	src/normalize.o \
 	src/realtime.o \
 	src/rowcompare.o \
@@ -25,13 +26,13 @@ DATA = ame--1.0.sql ame--1.0--1.1.sql ame--1.1.sql ame--1.1--1.2.sql
 PGFILEDESC = "ame - field-service data layer"
 
 # pg_regress: install first and uninstall last; each area's files between
-REGRESS_CORE = schema identity normalize updated_at views trigger_misuse \
+REGRESS_CORE = schema identity normalize updated_at views trigger_misuse settings \
 	search_path other_schema
-REGRESS_SESSIONS = sessions cleanup rls realtime cron
+REGRESS_SESSIONS = sessions cleanup rls realtime realtime_bulk realtime_mute cron
 REGRESS_AUDIT = audit audit_history audit_batch
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
 	import_field_size import_duplicates import_header import_devices \
-	import_file import_privileges
+	import_file import_privileges import_triggers
 REGRESS = install $(REGRESS_CORE) $(REGRESS_AUDIT) $(REGRESS_SESSIONS) $(REGRESS_IMPORT) uninstall
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION = customer_number session_cleanup audit_chain import_progress
@@ -49,3 +50,11 @@ include $(PGXS)
 
 ame--1.2.sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
+
+# Deeper checks, not part of the default test command (each takes minutes):
+# the regression tests under valgrind, and a bounded sqlsmith run.
+.PHONY: valgrind-check sqlsmith-check
+valgrind-check:
+	bash scripts/valgrind.sh
+sqlsmith-check:
+	bash scripts/sqlsmith.sh

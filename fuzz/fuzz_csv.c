@@ -11,7 +11,10 @@
  *   - a record without a parse error, parsed again alone from its raw
  *     bytes, gives the same fields (the import re-parses raw records when
  *     it retries a chunk);
- *   - sanitized UTF-8 is valid UTF-8, and header names normalize safely.
+ *   - the parser's UTF-8 verdict (valid, or where the first bad sequence
+ *     starts) is the one of an independent validator written here from
+ *     RFC 3629; sanitized UTF-8 is valid by both; header names normalize
+ *     safely.
  * Any violation aborts, which libFuzzer reports as a crash.
  *
  * Build: make -C fuzz   (clang -fsanitize=fuzzer,address,undefined)
@@ -175,6 +178,72 @@ free_recs(Rec *recs, int n)
 	free(recs);
 }
 
+/*
+ * ref_utf8_first_bad
+ *		An independent UTF-8 validator, written from RFC 3629 section 3 and
+ *		not from the parser's byte ranges: decode each sequence to its code
+ *		point, then refuse what the RFC forbids -- a byte that cannot start
+ *		a sequence (a continuation byte, F8..FF), a sequence cut short, an
+ *		overlong form (a code point that fits in fewer bytes), a surrogate
+ *		U+D800..U+DFFF, a code point above U+10FFFF -- and NUL, which
+ *		PostgreSQL text cannot hold.  Returns the offset of the first bad
+ *		sequence, or len when everything is valid.
+ */
+static size_t
+ref_utf8_first_bad(const unsigned char *s, size_t len)
+{
+	size_t		i = 0;
+
+	while (i < len)
+	{
+		unsigned char c = s[i];
+		unsigned long cp;
+		unsigned long min;
+		size_t		n;
+		size_t		k;
+
+		if (c == 0x00)
+			return i;
+		if (c < 0x80)
+		{
+			i++;
+			continue;
+		}
+		if ((c & 0xE0) == 0xC0)
+		{
+			n = 2;
+			cp = c & 0x1F;
+			min = 0x80;
+		}
+		else if ((c & 0xF0) == 0xE0)
+		{
+			n = 3;
+			cp = c & 0x0F;
+			min = 0x800;
+		}
+		else if ((c & 0xF8) == 0xF0)
+		{
+			n = 4;
+			cp = c & 0x07;
+			min = 0x10000;
+		}
+		else
+			return i;
+		if (len - i < n)
+			return i;
+		for (k = 1; k < n; k++)
+		{
+			if ((s[i + k] & 0xC0) != 0x80)
+				return i;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return i;
+		i += n;
+	}
+	return len;
+}
+
 static bool
 same_fields(const Rec *a, const Rec *b)
 {
@@ -264,12 +333,30 @@ LLVMFuzzerTestOneInput(const unsigned char *buf, size_t size)
 		size_t		off;
 		size_t		blen;
 		bool		ok = csv_utf8_check(data, len, &off, &blen);
+		size_t		ref = ref_utf8_first_bad((const unsigned char *) data, len);
 
-		CHECK(csv_utf8_check(out, olen, &off, &blen));
+		/* the parser and the independent validator agree, to the byte */
+		CHECK(ok == (ref == len));
 		if (ok)
 			CHECK(olen == len && memcmp(out, data, len) == 0);
 		else
-			CHECK(off < len && blen >= 1 && off + blen <= len);
+			CHECK(off == ref && blen >= 1 && off + blen <= len);
+		/* and so does every field the import checks, alone */
+		for (i = 0; i < nmem; i++)
+		{
+			int			f;
+
+			for (f = 0; f < mem[i].nstored; f++)
+			{
+				const char *fs = mem[i].data + mem[i].fields[f].offset;
+				size_t		flen = mem[i].fields[f].len;
+
+				CHECK(csv_utf8_check(fs, flen, &off, &blen) ==
+					  (ref_utf8_first_bad((const unsigned char *) fs, flen) == flen));
+			}
+		}
+		CHECK(csv_utf8_check(out, olen, &off, &blen));
+		CHECK(ref_utf8_first_bad((const unsigned char *) out, olen) == olen);
 		olen = csv_normalize_name(data, len, out);
 		CHECK(olen <= len);
 		free(out);

@@ -28,3 +28,18 @@ FROM import_errors WHERE batch_id = :'batch' ORDER BY row_number;
 SELECT name, email, user_id, is_active FROM ame_technicians
 WHERE name LIKE '% Tech' ORDER BY name;
 ROLLBACK;
+
+-- the customer number is trimmed before the lookup: " T-1 " (unquoted or
+-- quoted) finds customer T-1
+BEGIN;
+INSERT INTO ame_customers (company_name, service_tier, customer_number)
+VALUES ('Trim Owner', 'CORE', 'T-1');
+SELECT ame_import_csv('customer_number,device_name' || chr(10) ||
+  ' T-1 ,Trim device unquoted' || chr(10) ||
+  '" T-1	",Trim device quoted' || chr(10), 'devices') AS batch \gset
+SELECT status, total_records, success_count, error_count
+FROM import_batches WHERE id = :'batch';
+SELECT c.customer_number, d.device_name
+FROM device_inventory d JOIN ame_customers c ON c.id = d.customer_id
+WHERE d.device_name LIKE 'Trim device%' ORDER BY d.device_name;
+ROLLBACK;

@@ -45,3 +45,44 @@ SELECT count(*) AS imported FROM ame_customers WHERE company_name = 'F-far';
 ROLLBACK;
 SET ame.import_max_field_size = 100;
 \echo :LAST_ERROR_SQLSTATE
+RESET ame.import_max_field_size;
+
+-- a field of exactly ame.import_max_field_size bytes imports, one byte
+-- more is the 54000 row error: unquoted, quoted (the quotes do not count)
+-- and in multi-byte characters (the limit is in bytes)
+BEGIN;
+SET LOCAL ame.import_max_field_size = '1kB';
+SELECT ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
+  'F-exact,core,' || repeat('x', 1024) || chr(10) ||
+  'F-over,core,' || repeat('x', 1025) || chr(10) ||
+  'F-exact-quoted,core,"' || repeat('q,', 512) || '"' || chr(10) ||
+  'F-over-quoted,core,"' || repeat('q,', 512) || 'q"' || chr(10) ||
+  'F-exact-utf8,core,' || repeat('é', 512) || chr(10) ||
+  'F-over-utf8,core,' || repeat('é', 512) || 'x' || chr(10),
+  'customers') AS batch \gset
+SELECT status, total_records, success_count, error_count
+FROM import_batches WHERE id = :'batch';
+SELECT row_number, sqlstate, error_message
+FROM import_errors WHERE batch_id = :'batch' ORDER BY row_number;
+SELECT company_name, octet_length(site_name) FROM ame_customers
+WHERE company_name LIKE 'F-%' ORDER BY 1;
+ROLLBACK;
+
+-- a class-54 error raised by the insert itself -- a 13 kB customer_number
+-- is too large for its unique index -- is that row's error, not the
+-- import's: the rows on both sides of it are imported
+BEGIN;
+SELECT string_agg(encode(sha256(i::text::bytea), 'base64'), '') AS long_number
+FROM generate_series(1, 300) i \gset
+SELECT length(:'long_number') AS long_number_bytes;
+SELECT ame_import_csv('company_name,service_tier,customer_number' || chr(10) ||
+  'F-before,core,F-N-1' || chr(10) ||
+  'F-huge,core,' || :'long_number' || chr(10) ||
+  'F-after,core,F-N-2' || chr(10), 'customers') AS batch \gset
+SELECT status, total_records, success_count, error_count
+FROM import_batches WHERE id = :'batch';
+SELECT row_number, sqlstate, error_message
+FROM import_errors WHERE batch_id = :'batch' ORDER BY row_number;
+SELECT company_name, customer_number FROM ame_customers
+WHERE company_name LIKE 'F-%' ORDER BY 1;
+ROLLBACK;

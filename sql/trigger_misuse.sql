@@ -87,6 +87,33 @@ INSERT INTO misuse_text_id VALUES ('x');
 SELECT count(*) AS rows FROM misuse_text_id;
 DROP TABLE misuse_text_id;
 
+-- ame_realtime_notify_statement: only AFTER ... FOR EACH STATEMENT, and
+-- not for TRUNCATE
+SELECT ame_realtime_notify_statement();
+\echo :LAST_ERROR_SQLSTATE
+CREATE TRIGGER t AFTER INSERT ON misuse
+  FOR EACH ROW EXECUTE FUNCTION ame_realtime_notify_statement();
+INSERT INTO misuse (company_name, service_tier) VALUES ('x', 'core');
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER t ON misuse;
+CREATE TRIGGER t BEFORE INSERT ON misuse
+  FOR EACH STATEMENT EXECUTE FUNCTION ame_realtime_notify_statement();
+INSERT INTO misuse (company_name, service_tier) VALUES ('x', 'core');
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER t ON misuse;
+CREATE TRIGGER t AFTER TRUNCATE ON misuse
+  FOR EACH STATEMENT EXECUTE FUNCTION ame_realtime_notify_statement();
+TRUNCATE misuse;
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER t ON misuse;
+-- on a table without the row trigger it has nothing to send
+CREATE TRIGGER t AFTER INSERT OR UPDATE OR DELETE ON misuse
+  FOR EACH STATEMENT EXECUTE FUNCTION ame_realtime_notify_statement();
+LISTEN ame_realtime;
+UPDATE misuse SET company_name = company_name;
+UNLISTEN ame_realtime;
+DROP TRIGGER t ON misuse;
+
 -- nothing was written by the failed statements
 SELECT count(*) AS rows FROM misuse;
 DROP TABLE misuse;

@@ -1,35 +1,89 @@
 /*-------------------------------------------------------------------------
  *
  * ame.c
- *	  Module entry point of the ame extension and the guard that every C
- *	  trigger of the extension runs before it acts.
+ *	  Module entry point of the ame extension: its settings, the guard that
+ *	  every C trigger of the extension runs before it acts, the one test of
+ *	  the restore signals that the triggers share, the one check that every
+ *	  owner-only function makes, and the install script's NOTICEs.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
 #include "commands/trigger.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
 
 #include "ame.h"
 
 PG_MODULE_MAGIC;
 
+/* ame.audit_context: the JSON (or text) each audit row's context carries */
+char	   *ame_audit_context = NULL;
+
+/* a NOTICE of the install script, sent when its transaction commits */
+typedef struct InstallNotice
+{
+	SubTransactionId subid;		/* the subtransaction that asked for it */
+	char	   *message;
+	char	   *hint;			/* or NULL */
+} InstallNotice;
+
+/* waiting NOTICEs, in TopTransactionContext */
+static List *install_notices = NIL;
+
 void		_PG_init(void);
+static void check_trigger(FunctionCallInfo fcinfo, const char *funcname,
+						  AmeTriggerTiming timing, int events, bool for_row);
 static const char *event_name(TriggerEvent event);
+static void install_notice_xact(XactEvent event, void *arg);
+static void install_notice_subxact(SubXactEvent event,
+								   SubTransactionId mySubid,
+								   SubTransactionId parentSubid, void *arg);
+
+PG_FUNCTION_INFO_V1(ame_require_owner_fn);
+PG_FUNCTION_INFO_V1(ame_install_notice);
 
 /*
  * _PG_init
- *		Module load: define the extension's GUCs, install the executor and
- *		utility hooks that insert batched audit rows before anything could
- *		look for them (audit.c).  No MarkGUCPrefixReserved
- *		("ame"): ame.audit_context is a plain placeholder a user may SET.
+ *		Module load: define the extension's settings and reserve the "ame."
+ *		prefix, so that a misspelled setting (SET ame.audit_contxt = ...)
+ *		is an error rather than a silent placeholder; a placeholder set
+ *		before the load is dropped with a WARNING, one of ours keeps its
+ *		value.  Then install the executor and utility hooks that insert
+ *		batched audit rows before anything could look for them
+ *		(audit_writer.c) and those that tell realtime where a statement
+ *		ends (realtime.c).
  */
 void
 _PG_init(void)
 {
+	DefineCustomStringVariable("ame.audit_context",
+							   "JSON describing the current change, stored in the context of each audit row.",
+							   "A value that is not valid JSON is stored as a JSON string.",
+							   &ame_audit_context,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
 	ame_import_define_gucs();
+	MarkGUCPrefixReserved("ame");
+
 	ame_audit_install_hooks();
+	ame_realtime_install_hooks();
 }
 
 /*
@@ -42,6 +96,24 @@ _PG_init(void)
 void
 ame_check_trigger(FunctionCallInfo fcinfo, const char *funcname,
 				  AmeTriggerTiming timing, int events)
+{
+	check_trigger(fcinfo, funcname, timing, events, true);
+}
+
+/*
+ * ame_check_statement_trigger
+ *		The same for a trigger function made to fire FOR EACH STATEMENT.
+ */
+void
+ame_check_statement_trigger(FunctionCallInfo fcinfo, const char *funcname,
+							AmeTriggerTiming timing, int events)
+{
+	check_trigger(fcinfo, funcname, timing, events, false);
+}
+
+static void
+check_trigger(FunctionCallInfo fcinfo, const char *funcname,
+			  AmeTriggerTiming timing, int events, bool for_row)
 {
 	TriggerData *trigdata;
 	TriggerEvent ev;
@@ -56,10 +128,15 @@ ame_check_trigger(FunctionCallInfo fcinfo, const char *funcname,
 	trigdata = (TriggerData *) fcinfo->context;
 	ev = trigdata->tg_event;
 
-	if (!TRIGGER_FIRED_FOR_ROW(ev))
+	if (for_row && !TRIGGER_FIRED_FOR_ROW(ev))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired FOR EACH ROW",
+						funcname)));
+	if (!for_row && !TRIGGER_FIRED_FOR_STATEMENT(ev))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired FOR EACH STATEMENT",
 						funcname)));
 
 	if (timing == AME_TRIG_BEFORE && !TRIGGER_FIRED_BEFORE(ev))
@@ -120,6 +197,24 @@ ame_required_column(TupleDesc tupdesc, const char *relname,
 	pg_unreachable();
 }
 
+/*
+ * ame_restore_signalled
+ *		True when the session signals a restore (pg_restore connects with
+ *		application_name = 'pg_restore', a plain-format dump script sets
+ *		row_security = off) and the current user may give that signal for
+ *		rel: its owner (or a member of the owning role) or a superuser, who
+ *		could bypass the triggers anyway.  Any role can set both settings,
+ *		so for anyone else they mean nothing.
+ */
+bool
+ame_restore_signalled(Relation rel)
+{
+	if (row_security &&
+		(application_name == NULL || strcmp(application_name, "pg_restore") != 0))
+		return false;
+	return has_privs_of_role(GetUserId(), rel->rd_rel->relowner);
+}
+
 static const char *
 event_name(TriggerEvent event)
 {
@@ -130,4 +225,149 @@ event_name(TriggerEvent event)
 	if (TRIGGER_FIRED_BY_DELETE(event))
 		return "DELETE";
 	return "TRUNCATE";
+}
+
+/*
+ * ame_extension_owner
+ *		The role that owns extension ame.
+ */
+Oid
+ame_extension_owner(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			owner;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("ame"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"ame\" does not exist")));
+	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
+}
+
+/*
+ * ame_require_owner
+ *		The check every owner-only function makes first: the calling role
+ *		must have the privileges of the extension's owner (be it, a member
+ *		of it, or a superuser).  EXECUTE alone is not enough, so an owner
+ *		who grants EXECUTE on such a function hands out nothing.
+ */
+void
+ame_require_owner(const char *funcname)
+{
+	Oid			owner = ame_extension_owner();
+
+	if (!has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function \"%s\"", funcname),
+				 errdetail("Only the owner of extension \"ame\" (role \"%s\") and its members can run %s().",
+						   GetUserNameFromId(owner, false), funcname)));
+}
+
+/*
+ * ame_require_owner(function_name text) RETURNS void
+ *		ame_require_owner() for the owner-only functions written in SQL or
+ *		PL/pgSQL; function_name is the name the error shows.
+ */
+Datum
+ame_require_owner_fn(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("function name must not be null")));
+	ame_require_owner(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
+}
+
+/*
+ * ame_install_notice(message text, hint text) RETURNS void
+ *		A NOTICE from the install script that the user actually sees.
+ *		CREATE EXTENSION raises client_min_messages to WARNING while its
+ *		script runs, and the level the user had is not public, so the
+ *		NOTICE is kept and sent when the transaction commits (right after
+ *		the statement, in autocommit), under the user's own setting.  A
+ *		rolled-back install sends nothing.  The install script creates
+ *		this function, uses it and drops it again.
+ */
+Datum
+ame_install_notice(PG_FUNCTION_ARGS)
+{
+	static bool registered = false;
+	MemoryContext oldcxt;
+	InstallNotice *notice;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_VOID();
+	if (!registered)
+	{
+		RegisterXactCallback(install_notice_xact, NULL);
+		RegisterSubXactCallback(install_notice_subxact, NULL);
+		registered = true;
+	}
+
+	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	notice = palloc(sizeof(InstallNotice));
+	notice->subid = GetCurrentSubTransactionId();
+	notice->message = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	notice->hint = PG_ARGISNULL(1) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(1));
+	install_notices = lappend(install_notices, notice);
+	MemoryContextSwitchTo(oldcxt);
+
+	PG_RETURN_VOID();
+}
+
+/* at commit, send the waiting NOTICEs; at any other end, drop them */
+static void
+install_notice_xact(XactEvent event, void *arg)
+{
+	List	   *notices = install_notices;
+	ListCell   *lc;
+
+	if (notices == NIL)
+		return;
+	install_notices = NIL;
+	if (event != XACT_EVENT_PRE_COMMIT)
+		return;
+
+	foreach(lc, notices)
+	{
+		InstallNotice *notice = (InstallNotice *) lfirst(lc);
+
+		ereport(NOTICE,
+				(errmsg("%s", notice->message),
+				 notice->hint ? errhint("%s", notice->hint) : 0));
+	}
+}
+
+/* a subtransaction that aborts takes its NOTICEs with it */
+static void
+install_notice_subxact(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, install_notices)
+	{
+		InstallNotice *notice = (InstallNotice *) lfirst(lc);
+
+		if (notice->subid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			notice->subid = parentSubid;
+		else if (event == SUBXACT_EVENT_ABORT_SUB)
+			install_notices = foreach_delete_current(install_notices, lc);
+	}
 }

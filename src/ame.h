@@ -14,13 +14,25 @@
 #include "fmgr.h"
 #include "access/attnum.h"
 #include "access/tupdesc.h"
+#include "utils/relcache.h"
 #include "utils/uuid.h"
 
 #if PG_VERSION_NUM < 150000
 #error "ame requires PostgreSQL 15 or later"
 #endif
 
-/* ame.c: trigger guard shared by every C trigger of the extension */
+/* ame.c: settings, the trigger guard, the owner check */
+
+extern char *ame_audit_context;		/* GUC ame.audit_context */
+
+extern Oid	ame_extension_owner(void);
+extern void ame_require_owner(const char *funcname);
+
+/* json_check.c: would jsonb_in accept this text?  Never raises. */
+
+extern bool ame_jsonb_accepts(const char *str, size_t len);
+
+/* trigger guard shared by every C trigger of the extension */
 
 /* which trigger timings and events a trigger function accepts */
 #define AME_TRIG_INSERT		0x01
@@ -35,9 +47,13 @@ typedef enum AmeTriggerTiming
 
 extern void ame_check_trigger(FunctionCallInfo fcinfo, const char *funcname,
 							  AmeTriggerTiming timing, int events);
+extern void ame_check_statement_trigger(FunctionCallInfo fcinfo,
+										const char *funcname,
+										AmeTriggerTiming timing, int events);
 extern AttrNumber ame_required_column(TupleDesc tupdesc, const char *relname,
 									  const char *funcname, const char *colname,
 									  Oid typid);
+extern bool ame_restore_signalled(Relation rel);
 
 /* identity.c: who is acting, by the JWT claim GUCs */
 
@@ -75,14 +91,15 @@ extern bool ame_datum_changed(Datum oldval, bool oldnull,
 
 extern void ame_audit_install_hooks(void);
 
-/* sessions.c: sessions, cleanup, pg_cron */
-
-extern Oid	ame_extension_owner(void);
-
-/* realtime.c: per-row NOTIFY; suppressed while a cleanup moves rows */
+/*
+ * realtime.c: NOTIFY per changed row, or one summary per statement above
+ * AME_REALTIME_MAX_ROWS rows; suppressed while a cleanup moves rows
+ */
 
 #define AME_REALTIME_CHANNEL	"ame_realtime"
+#define AME_REALTIME_MAX_ROWS	100
 extern bool ame_realtime_suppressed;
+extern void ame_realtime_install_hooks(void);
 
 /* import_csv.c: CSV import; its GUC is defined by _PG_init */
 

@@ -76,11 +76,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-
 #include "audit.h"
 
 #define FUNCNAME		AUDIT_FUNCNAME
-#define CONTEXT_GUC		"ame.audit_context"
 
 /* per-statement state of the trigger, in fn_extra */
 typedef struct AuditState
@@ -355,6 +353,8 @@ ame_purge_audit_logs(PG_FUNCTION_ARGS)
 	uint64		removed = 0;
 	int			rc;
 
+	ame_require_owner("ame_purge_audit_logs");
+
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -472,7 +472,7 @@ build_context(const AmeIdentity *id)
 	JsonbValue	key;
 	JsonbValue	val;
 	const char *appname = GetConfigOption("application_name", true, false);
-	const char *usercontext = GetConfigOption(CONTEXT_GUC, true, false);
+	const char *usercontext = ame_audit_context;
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 
@@ -516,17 +516,18 @@ build_context(const AmeIdentity *id)
 
 	if (usercontext != NULL && usercontext[0] != '\0')
 	{
-		JsonLexContext *lex;
+		size_t		len = strlen(usercontext);
 
 		key.val.string.val = "audit_context";
 		key.val.string.len = strlen("audit_context");
 		pushJsonbValue(&ps, WJB_KEY, &key);
 
-		/* valid JSON is kept as JSON, anything else as a string */
-		lex = makeJsonLexContextCstringLen(pstrdup(usercontext),
-										   strlen(usercontext),
-										   GetDatabaseEncoding(), false);
-		if (pg_parse_json(lex, &nullSemAction) == JSON_SUCCESS)
+		/*
+		 * What jsonb accepts is kept as JSON, anything else as a string:
+		 * asked first, so that jsonb_in never raises here and no value can
+		 * fail the user's write.
+		 */
+		if (ame_jsonb_accepts(usercontext, len))
 		{
 			Jsonb	   *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 															   CStringGetDatum(usercontext)));
@@ -539,7 +540,7 @@ build_context(const AmeIdentity *id)
 		{
 			val.type = jbvString;
 			val.val.string.val = pstrdup(usercontext);
-			val.val.string.len = strlen(usercontext);
+			val.val.string.len = len;
 		}
 		pushJsonbValue(&ps, WJB_VALUE, &val);
 	}

@@ -251,9 +251,7 @@ kind_of_type(Oid typid)
 		case DATEOID:
 		case TIMESTAMPOID:
 		case TIMESTAMPTZOID:
-		case TIMEOID:
-		case TIMETZOID:
-			return AK_DATETIME;
+			return AK_DATETIME;	/* time and timetz: their output functions */
 		case JSONBOID:
 			return AK_JSONB;
 		case JSONOID:
@@ -382,24 +380,21 @@ column_to_jsonb(AuditRelInfo *info, AuditColumn *col, Datum value,
 				/*
 				 * Bulk changes repeat timestamps (created_at of rows loaded
 				 * together, now() of one statement): remember the last one.
-				 * All these types are by value except timetz.
+				 * All these types are passed by value.
 				 */
-				if (col->have_last && col->typid != TIMETZOID &&
+				if (col->have_last &&
 					col->last_value == value &&
 					col->last_tz == session_timezone)
 					s = pstrdup(col->last_string);
 				else
 				{
 					s = JsonEncodeDateTime(NULL, value, col->typid, NULL);
-					if (col->typid != TIMETZOID)
-					{
-						if (col->have_last)
-							pfree(col->last_string);
-						col->last_string = MemoryContextStrdup(info->last_cxt, s);
-						col->last_value = value;
-						col->last_tz = session_timezone;
-						col->have_last = true;
-					}
+					if (col->have_last)
+						pfree(col->last_string);
+					col->last_string = MemoryContextStrdup(info->last_cxt, s);
+					col->last_value = value;
+					col->last_tz = session_timezone;
+					col->have_last = true;
 				}
 				out->type = jbvString;
 				out->val.string.val = s;

@@ -4,7 +4,8 @@
  *	  CSV import of customers, technicians and devices: every record is
  *	  either imported, through the table's triggers, constraints, indexes
  *	  and foreign keys as any INSERT, or recorded in import_errors with the
- *	  reason -- never both, never neither.
+ *	  reason -- never both, never neither -- unless a BEFORE ROW trigger
+ *	  suppresses it, which counts it as skipped.
  *
  *	  ame_import_csv(text, import_type, source_file)    data in a string
  *	  ame_import_csv(bytea, import_type, source_file)   raw bytes
@@ -27,6 +28,16 @@
  * anyway, the chunk is rolled back, the row is recorded, and the chunk's
  * good rows are inserted again from their raw bytes; the chunk size then
  * shrinks, and grows back while chunks succeed.
+ *
+ * Triggers, as COPY FROM fires them.  The import is one statement towards
+ * the target: its BEFORE STATEMENT INSERT triggers fire once before the
+ * first row, its AFTER STATEMENT ones once after the last, in an AFTER
+ * trigger query level of the import's own that spans every chunk (so a
+ * chunk's retry fires neither again).  ROW triggers fire with each row,
+ * an AFTER ROW trigger at the end of its row so that its error belongs to
+ * that row.  A statement trigger's transition table gets each row when
+ * its chunk commits, never a row of a chunk that was rolled back.  A row
+ * that a BEFORE ROW trigger suppresses is counted as skipped.
  *
  * Error rows are queued and written after their chunk has been committed
  * or rolled back, in the batch's own transaction, as the extension's
@@ -54,6 +65,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/progress.h"
 #include "commands/trigger.h"
@@ -78,6 +90,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/uuid.h"
 
@@ -200,6 +213,7 @@ typedef enum RowState
 {
 	ROW_PENDING,				/* to be inserted (again) */
 	ROW_DONE,					/* inserted in the open chunk */
+	ROW_SKIPPED,				/* suppressed by a BEFORE ROW trigger */
 	ROW_FAILED					/* recorded in the error queue */
 } RowState;
 
@@ -216,6 +230,7 @@ typedef struct PendingRow
 	bool		generated_number;	/* customers: no customer_number given */
 	bool		has_customer;
 	pg_uuid_t	customer_id;
+	ItemPointerData tid;		/* where it was inserted (ROW_DONE) */
 } PendingRow;
 
 /* an error row waiting for its chunk to end */
@@ -273,6 +288,11 @@ typedef struct ImportState
 	uint8	   *bloom;
 	uint64		bloom_mask;
 
+	/* the import as one INSERT statement, for the statement triggers */
+	Target	   *stmt;
+	TransitionCaptureState *capture;	/* transition tables, or NULL */
+	ResultRelInfo *capture_rri;	/* the target without its triggers */
+
 	/* the chunk */
 	bool		chunk_open;
 	Target	   *target;
@@ -296,6 +316,7 @@ typedef struct ImportState
 	int64		total;
 	int64		success;
 	int64		failed;
+	int64		skipped;
 	CsvParser  *parser;
 	bool		stream;
 	int			progress_type;
@@ -316,6 +337,11 @@ static void run_as_owner_spi(ImportState *st, SPIPlanPtr plan,
 							 Datum *values, const char *nulls, int expect);
 static char *read_header(ImportState *st);
 static void plan_defaults(ImportState *st);
+static void check_triggers(ImportState *st);
+static bool trigger_fires(Trigger *trigger);
+static void statement_begin(ImportState *st);
+static void statement_end(ImportState *st);
+static void capture_row(ImportState *st, PendingRow *row);
 static void import_records(ImportState *st);
 static void handle_record(ImportState *st, CsvRecord *rec);
 static bool record_error(ImportState *st, CsvRecord *rec, char *sqlstate,
@@ -331,9 +357,9 @@ static void chunk_begin(ImportState *st, MemoryContext back);
 static void chunk_commit(ImportState *st, MemoryContext back);
 static ErrorData *catch_row_error(ImportState *st, MemoryContext back);
 static void chunk_finish(ImportState *st);
-static Target *target_open(ImportState *st);
+static Target *target_open(ImportState *st, bool rows);
 static void target_close(Target *t);
-static void insert_row(ImportState *st, Target *t, PendingRow *row,
+static bool insert_row(ImportState *st, Target *t, PendingRow *row,
 					   CsvRecord *rec);
 static CsvRecord *parse_raw(ImportState *st, const char *raw, size_t len);
 static void queue_error(ImportState *st, int64 row_number, int64 line,
@@ -530,11 +556,7 @@ run_import(FunctionCallInfo fcinfo, const ImportType *type,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot import into table \"%s\" with row-level security enabled",
 						RelationGetRelationName(st->rel))));
-	if (st->rel->trigdesc && st->rel->trigdesc->trig_insert_new_table)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot import into table \"%s\" with transition-table triggers",
-						RelationGetRelationName(st->rel))));
+	check_triggers(st);
 	{
 		List	   *indexes = RelationGetIndexList(st->rel);
 		ListCell   *lc;
@@ -590,7 +612,9 @@ run_import(FunctionCallInfo fcinfo, const ImportType *type,
 			}
 		}
 		plan_defaults(st);
+		statement_begin(st);
 		import_records(st);
+		statement_end(st);
 		finish_batch(st, st->failed == 0 ? "completed" : "completed_with_errors",
 					 NULL);
 	}
@@ -737,15 +761,17 @@ finish_batch(ImportState *st, const char *status, const char *message)
 {
 	char	   *sql;
 	SPIPlanPtr	plan;
-	Oid			types[6] = {UUIDOID, TEXTOID, INT4OID, INT4OID, INT4OID, TEXTOID};
-	Datum		values[6];
-	char		nulls[6] = "      ";
+	Oid			types[7] = {UUIDOID, TEXTOID, INT4OID, INT4OID, INT4OID, TEXTOID,
+	INT4OID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
 
 	sql = psprintf("UPDATE %s SET status = $2, total_records = $3, success_count = $4, "
-				   "error_count = $5, error_message = $6 WHERE id OPERATOR(pg_catalog.=) $1",
+				   "error_count = $5, error_message = $6, skipped_count = $7 "
+				   "WHERE id OPERATOR(pg_catalog.=) $1",
 				   quote_qualified_identifier(get_namespace_name(st->nspid),
 											  "import_batches"));
-	plan = SPI_prepare(sql, 6, types);
+	plan = SPI_prepare(sql, 7, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	values[0] = st->batch_id;
@@ -757,6 +783,7 @@ finish_batch(ImportState *st, const char *status, const char *message)
 		values[5] = CStringGetTextDatum(message);
 	else
 		nulls[5] = 'n';
+	values[6] = Int32GetDatum((int32) Min(st->skipped, PG_INT32_MAX));
 	run_as_owner_spi(st, plan, values, nulls, SPI_OK_UPDATE);
 	SPI_freeplan(plan);
 }
@@ -885,6 +912,130 @@ plan_defaults(ImportState *st)
 									expression_planner((Expr *) def));
 		st->default_attnums = lappend_int(st->default_attnums, att->attnum);
 	}
+}
+
+/*
+ * check_triggers
+ *		Refuse a target whose triggers the import cannot fire as an INSERT
+ *		would: a ROW trigger with a transition table sees the whole
+ *		statement's rows from every row's AFTER event, which would mean
+ *		holding every row's AFTER triggers to the end of the import, where
+ *		their errors no longer belong to a row.
+ */
+static void
+check_triggers(ImportState *st)
+{
+	TriggerDesc *trigdesc = st->rel->trigdesc;
+	int			i;
+
+	if (trigdesc == NULL)
+		return;
+	for (i = 0; i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *trigger = &trigdesc->triggers[i];
+
+		if (TRIGGER_FOR_ROW(trigger->tgtype) &&
+			TRIGGER_FOR_INSERT(trigger->tgtype) &&
+			trigger->tgnewtable != NULL && trigger_fires(trigger))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot import into table \"%s\" with row-level transition-table trigger \"%s\"",
+							RelationGetRelationName(st->rel), trigger->tgname),
+					 errdetail("The import fires each row's AFTER ROW triggers at the end of that row, so that their errors belong to it."),
+					 errhint("Make it a FOR EACH STATEMENT trigger, or disable it during the import.")));
+	}
+}
+
+/* Whether a trigger fires in this session (its ENABLE mode and the role). */
+static bool
+trigger_fires(Trigger *trigger)
+{
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return trigger->tgenabled == TRIGGER_FIRES_ON_REPLICA ||
+			trigger->tgenabled == TRIGGER_FIRES_ALWAYS;
+	return trigger->tgenabled == TRIGGER_FIRES_ON_ORIGIN ||
+		trigger->tgenabled == TRIGGER_FIRES_ALWAYS;
+}
+
+/*
+ * statement_begin
+ *		Begin the import as one INSERT statement, as COPY FROM does: an
+ *		AFTER trigger query level that spans every chunk, the transition
+ *		tables if a statement trigger has one, and the BEFORE STATEMENT
+ *		triggers, fired here once.  The executor set-up lives in the
+ *		batch's transaction, outside the chunks.
+ */
+static void
+statement_begin(ImportState *st)
+{
+	Target	   *t;
+
+	st->stmt = t = target_open(st, false);
+	AfterTriggerBeginQuery();
+	if (t->rri->ri_TrigDesc != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+		st->capture = MakeTransitionCaptureState(t->rri->ri_TrigDesc,
+												 st->relid, CMD_INSERT);
+		if (st->capture != NULL)
+		{
+			/*
+			 * The rows reach the transition tables through a copy of the
+			 * result relation without triggers: adding a row must not
+			 * queue its AFTER ROW events a second time.
+			 */
+			st->capture_rri = makeNode(ResultRelInfo);
+			memcpy(st->capture_rri, t->rri, sizeof(ResultRelInfo));
+			st->capture_rri->ri_TrigDesc = NULL;
+		}
+		MemoryContextSwitchTo(old);
+	}
+	ExecBSInsertTriggers(t->estate, t->rri);
+}
+
+/*
+ * statement_end
+ *		Queue the AFTER STATEMENT triggers, with the transition tables, and
+ *		fire them: once, after every row of every chunk.
+ */
+static void
+statement_end(ImportState *st)
+{
+	Target	   *t = st->stmt;
+
+	ExecASInsertTriggers(t->estate, t->rri, st->capture);
+	AfterTriggerEndQuery(t->estate);
+	st->capture = NULL;
+	st->capture_rri = NULL;
+	st->stmt = NULL;
+	target_close(t);
+}
+
+/*
+ * capture_row
+ *		Add a row of a committed chunk to the transition tables: read back
+ *		the version it was inserted as (whatever later rows' triggers did
+ *		to it since).
+ */
+static void
+capture_row(ImportState *st, PendingRow *row)
+{
+	Target	   *t = st->stmt;
+	MemoryContext old;
+
+	CHECK_FOR_INTERRUPTS();
+	old = MemoryContextSwitchTo(GetPerTupleMemoryContext(t->estate));
+	if (!table_tuple_fetch_row_version(st->rel, &row->tid, SnapshotAny,
+									   t->slot))
+		elog(ERROR, "could not read back imported row (%u,%u) of relation \"%s\"",
+			 ItemPointerGetBlockNumber(&row->tid),
+			 ItemPointerGetOffsetNumber(&row->tid),
+			 RelationGetRelationName(st->rel));
+	ExecARInsertTriggers(t->estate, st->capture_rri, t->slot, NIL, st->capture);
+	ExecClearTuple(t->slot);
+	MemoryContextSwitchTo(old);
+	ResetPerTupleExprContext(t->estate);
 }
 
 /*
@@ -1440,7 +1591,8 @@ chunk_run(ImportState *st)
 			queue_exec_error(st, row, edata);
 		}
 		for (j = 0; j < st->nrows; j++)
-			if (st->rows[j].state == ROW_DONE)
+			if (st->rows[j].state == ROW_DONE ||
+				st->rows[j].state == ROW_SKIPPED)
 				st->rows[j].state = ROW_PENDING;
 		st->next = 0;
 		FreeErrorData(edata);
@@ -1464,10 +1616,7 @@ process_row(ImportState *st, PendingRow *row)
 	if (row->suspect)
 		insert_suspect(st, row, rec);
 	else
-	{
-		insert_row(st, st->target, row, rec);
-		row->state = ROW_DONE;
-	}
+		row->state = insert_row(st, st->target, row, rec) ? ROW_DONE : ROW_SKIPPED;
 }
 
 /*
@@ -1486,14 +1635,16 @@ insert_suspect(ImportState *st, PendingRow *row, CsvRecord *rec)
 	st->solo = NULL;
 	PG_TRY();
 	{
-		st->solo = target_open(st);
-		insert_row(st, st->solo, row, rec);
+		bool		inserted;
+
+		st->solo = target_open(st, true);
+		inserted = insert_row(st, st->solo, row, rec);
 		target_close(st->solo);
 		st->solo = NULL;
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(old);
 		CurrentResourceOwner = owner;
-		row->state = ROW_DONE;
+		row->state = inserted ? ROW_DONE : ROW_SKIPPED;
 	}
 	PG_CATCH();
 	{
@@ -1525,7 +1676,7 @@ chunk_begin(ImportState *st, MemoryContext back)
 	BeginInternalSubTransaction(NULL);
 	st->chunk_open = true;
 	MemoryContextSwitchTo(back);
-	st->target = target_open(st);
+	st->target = target_open(st, true);
 }
 
 /* Commit the chunk's subtransaction. */
@@ -1572,8 +1723,8 @@ catch_row_error(ImportState *st, MemoryContext back)
 
 /*
  * chunk_finish
- *		Commit the chunk, write its error rows, count, and choose the size
- *		of the next chunk.
+ *		Commit the chunk, hand its rows to the transition tables, write its
+ *		error rows, count, and choose the size of the next chunk.
  */
 static void
 chunk_finish(ImportState *st)
@@ -1583,8 +1734,16 @@ chunk_finish(ImportState *st)
 	if (st->chunk_open)
 		chunk_commit(st, CurrentMemoryContext);
 	for (i = 0; i < st->nrows; i++)
+	{
 		if (st->rows[i].state == ROW_DONE)
+		{
 			st->success++;
+			if (st->capture != NULL)
+				capture_row(st, &st->rows[i]);
+		}
+		else if (st->rows[i].state == ROW_SKIPPED)
+			st->skipped++;
+	}
 	flush_errors(st);
 
 	if (st->chunk_failed)
@@ -1602,10 +1761,11 @@ chunk_finish(ImportState *st)
 /*
  * target_open
  *		An executor set-up for inserting into the target, as COPY FROM
- *		makes one, in the current (sub)transaction.
+ *		makes one, in the current (sub)transaction; without rows, only what
+ *		the statement triggers need (and a slot to read rows back).
  */
 static Target *
-target_open(ImportState *st)
+target_open(ImportState *st, bool rows)
 {
 	MemoryContext cxt;
 	MemoryContext old;
@@ -1634,9 +1794,14 @@ target_open(ImportState *st)
 	t->rri = makeNode(ResultRelInfo);
 	ExecInitResultRelation(t->estate, t->rri, 1);
 	CheckValidResultRel(t->rri, CMD_INSERT);
-	ExecOpenIndices(t->rri, false);
 	t->slot = table_slot_create(t->rri->ri_RelationDesc,
 								&t->estate->es_tupleTable);
+	if (!rows)
+	{
+		MemoryContextSwitchTo(old);
+		return t;
+	}
+	ExecOpenIndices(t->rri, false);
 	t->bistate = GetBulkInsertState();
 
 	MemoryContextSwitchTo(t->estate->es_query_cxt);
@@ -1659,7 +1824,8 @@ target_open(ImportState *st)
 static void
 target_close(Target *t)
 {
-	FreeBulkInsertState(t->bistate);
+	if (t->bistate != NULL)
+		FreeBulkInsertState(t->bistate);
 	ExecResetTupleTable(t->estate->es_tupleTable, false);
 	ExecCloseResultRelations(t->estate);
 	ExecCloseRangeTableRelations(t->estate);
@@ -1672,9 +1838,10 @@ target_close(Target *t)
  *		Convert the record's fields and insert the row as COPY FROM does:
  *		BEFORE ROW triggers, constraints, heap, indexes, AFTER ROW
  *		triggers -- the latter fired at the end of the row, so that their
- *		errors belong to it.
+ *		errors belong to it.  False when a BEFORE ROW trigger suppressed
+ *		the row.
  */
-static void
+static bool
 insert_row(ImportState *st, Target *t, PendingRow *row, CsvRecord *rec)
 {
 	EState	   *estate = t->estate;
@@ -1685,6 +1852,7 @@ insert_row(ImportState *st, Target *t, PendingRow *row, CsvRecord *rec)
 	MemoryContext old;
 	int			natts = RelationGetDescr(rel)->natts;
 	int			i;
+	bool		inserted = false;
 	bool		server_utf8 = (GetDatabaseEncoding() == PG_UTF8 ||
 							   GetDatabaseEncoding() == PG_SQL_ASCII);
 
@@ -1748,15 +1916,19 @@ insert_row(ImportState *st, Target *t, PendingRow *row, CsvRecord *rec)
 		if (rel->rd_att->constr)
 			ExecConstraints(rri, slot, estate);
 		table_tuple_insert(rel, slot, estate->es_output_cid, 0, t->bistate);
+		row->tid = slot->tts_tid;
 		if (rri->ri_NumIndices > 0)
 			recheck = ExecInsertIndexTuples(rri, slot, estate, false, false,
 											NULL, NIL);
+		/* transition tables get the row when its chunk commits */
 		ExecARInsertTriggers(estate, rri, slot, recheck, NULL);
 		list_free(recheck);
+		inserted = true;
 	}
 	AfterTriggerEndQuery(estate);
 	MemoryContextSwitchTo(old);
 	ResetPerTupleExprContext(estate);
+	return inserted;
 }
 
 /* Parse a record again from its raw bytes (a chunk is being redone). */

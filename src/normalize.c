@@ -117,7 +117,6 @@ static void normalize_phone(const char *s, int len, bool lenient,
 static char *normalize_extension(const char *s, int len, bool lenient);
 static char *normalize_email(const char *s, int len, bool lenient);
 static const char *normalize_tier(const char *s, int len, bool lenient);
-static bool restoring(Relation rel);
 static void note_taken_number(NormalizeState *state, const char *s, int len);
 static char *format_customer_number(int64 value);
 static char *next_customer_number(Relation rel, NormalizeState *state);
@@ -343,7 +342,7 @@ get_state(FunctionCallInfo fcinfo, Relation rel)
 
 	state->number_index = find_number_index(rel,
 											state->attnum[COL_NUMBER]);
-	state->lenient = restoring(rel);
+	state->lenient = ame_restore_signalled(rel);
 	fcinfo->flinfo->fn_extra = state;
 	return state;
 }
@@ -643,32 +642,6 @@ normalize_tier(const char *s, int len, bool lenient)
 			 errmsg("invalid service tier \"%s\"", pnstrdup(orig, origlen)),
 			 errhint("Valid service tiers are CORE, ASSURE and GUARDIAN.")));
 	pg_unreachable();
-}
-
-/*
- * restoring
- *		True in a session that is restoring a dump: pg_restore sets
- *		application_name, and a plain-format dump script sets row_security
- *		off; a restore is run by the table's owner or a superuser.  A
- *		restore must load what was dumped, so values that cannot be
- *		normalized (stored while the trigger was bypassed) are kept as they
- *		are instead of failing the whole table's load.  Valid values are
- *		normalized as always, which leaves dumped values unchanged.
- */
-static bool
-restoring(Relation rel)
-{
-	const char *appname = GetConfigOption("application_name", true, false);
-
-	if (row_security &&
-		(appname == NULL || strcmp(appname, "pg_restore") != 0))
-		return false;
-
-	/*
-	 * Both signals can be set by anyone; leniency is only for the table's
-	 * owner (and superusers), who could bypass the trigger anyway.
-	 */
-	return pg_class_ownercheck(RelationGetRelid(rel), GetUserId());
 }
 
 /*

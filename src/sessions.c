@@ -46,7 +46,6 @@
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
-#include "utils/guc_tables.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -106,7 +105,6 @@ static char *new_token(void);
 static Datum session_token_arg(FunctionCallInfo fcinfo);
 static void report_unusable_session(Oid nsp, Datum token)
 			pg_attribute_noreturn();
-static void check_extension_owner(const char *funcname);
 static Oid	require_pg_cron(void);
 static void validate_schedule(const char *schedule);
 static int	cron_value(const char **pp, const char *end,
@@ -120,7 +118,6 @@ PG_FUNCTION_INFO_V1(ame_end_session);
 PG_FUNCTION_INFO_V1(cleanup_expired_sessions);
 PG_FUNCTION_INFO_V1(ame_schedule_cleanup);
 PG_FUNCTION_INFO_V1(ame_unschedule_cleanup);
-PG_FUNCTION_INFO_V1(ame_install_notice);
 
 /*
  * ame_start_session(visit_id uuid, ttl interval) RETURNS text
@@ -169,7 +166,8 @@ ame_start_session(PG_FUNCTION_ARGS)
 	/* made before SPI_connect, so that it outlives SPI_finish */
 	token = new_token();
 
-	SPI_connect();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 
 	/* the visit, as the caller sees it under row-level security */
 	plan = get_plan(&visit_plan, nsp,
@@ -258,7 +256,8 @@ ame_touch_session(PG_FUNCTION_ARGS)
 	}
 	values[0] = token;
 
-	SPI_connect();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	plan = get_plan(&touch_plan, nsp,
 					"UPDATE %s s SET"
 					" auto_save_data = s.auto_save_data OPERATOR(pg_catalog.||)"
@@ -301,7 +300,8 @@ ame_end_session(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int			rc;
 
-	SPI_connect();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	plan = get_plan(&end_plan, nsp,
 					"UPDATE %s s SET is_active = false,"
 					" last_activity = pg_catalog.now(),"
@@ -382,7 +382,8 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 		locked = GetCurrentTimestamp();
 		cutoff = locked - GRACE_PERIOD_MS * INT64CONST(1000);
 
-		SPI_connect();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
 
 		/*
 		 * The move, in one statement.  An id the archive already holds (a
@@ -517,13 +518,12 @@ ame_schedule_cleanup(PG_FUNCTION_ARGS)
 	int			save_sec;
 	volatile int64 jobid = 0;
 
+	ame_require_owner("ame_schedule_cleanup");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cron schedule must not be null")));
 	schedule = text_to_cstring(PG_GETARG_TEXT_PP(0));
-
-	check_extension_owner("ame_schedule_cleanup");
 	validate_schedule(schedule);
 	(void) require_pg_cron();
 
@@ -536,7 +536,6 @@ ame_schedule_cleanup(PG_FUNCTION_ARGS)
 		Datum		values[3];
 		bool		isnull;
 		int			rc;
-
 		Oid			jobid_type[1] = {INT8OID};
 		Datum		jobid_value[1];
 
@@ -544,7 +543,8 @@ ame_schedule_cleanup(PG_FUNCTION_ARGS)
 		values[1] = CStringGetTextDatum(schedule);
 		values[2] = CStringGetTextDatum(CLEANUP_COMMAND);
 
-		SPI_connect();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
 		rc = SPI_execute_with_args("SELECT cron.schedule($1, $2, $3)",
 								   3, types, values, NULL, false, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
@@ -594,7 +594,7 @@ ame_unschedule_cleanup(PG_FUNCTION_ARGS)
 	int			save_sec;
 	volatile bool removed = false;
 
-	check_extension_owner("ame_unschedule_cleanup");
+	ame_require_owner("ame_unschedule_cleanup");
 	(void) require_pg_cron();
 
 	owner = ame_extension_owner();
@@ -606,7 +606,8 @@ ame_unschedule_cleanup(PG_FUNCTION_ARGS)
 		Datum		value = CStringGetTextDatum(CLEANUP_JOB_NAME);
 		int			rc;
 
-		SPI_connect();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
 		rc = SPI_execute_with_args("SELECT cron.unschedule(j.jobid) FROM cron.job j"
 								   " WHERE j.jobname OPERATOR(pg_catalog.=) $1"
 								   " AND j.username OPERATOR(pg_catalog.=) CURRENT_USER",
@@ -624,71 +625,6 @@ ame_unschedule_cleanup(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 
 	PG_RETURN_BOOL(removed);
-}
-
-/*
- * ame_install_notice(message text, hint text) RETURNS void
- *		A NOTICE from the install script that the user actually sees.
- *		CREATE EXTENSION raises client_min_messages to WARNING while its
- *		script runs; this sends the NOTICE when the level the user had
- *		before (saved on the GUC stack) lets NOTICEs through.  The install
- *		script creates this function, uses it and drops it again.
- */
-Datum
-ame_install_notice(PG_FUNCTION_ARGS)
-{
-	struct config_generic **vars = get_guc_variables();
-	int			nvars = GetNumConfigOptions();
-	int			level = client_min_messages;
-	int			save = client_min_messages;
-	int			i;
-
-	for (i = 0; i < nvars; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (strcmp(vars[i]->name, "client_min_messages") != 0)
-			continue;
-		if (vars[i]->stack != NULL && vars[i]->stack->state == GUC_SAVE)
-			level = vars[i]->stack->prior.val.enumval;
-		break;
-	}
-
-	client_min_messages = level;
-	ereport(NOTICE,
-			(errmsg("%s", text_to_cstring(PG_GETARG_TEXT_PP(0))),
-			 PG_ARGISNULL(1) ? 0 :
-			 errhint("%s", text_to_cstring(PG_GETARG_TEXT_PP(1)))));
-	client_min_messages = save;
-
-	PG_RETURN_VOID();
-}
-
-/*
- * ame_extension_owner
- *		The role that owns extension ame.
- */
-Oid
-ame_extension_owner(void)
-{
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	Oid			owner;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
-				F_NAMEEQ, CStringGetDatum("ame"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (!HeapTupleIsValid(tuple))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("extension \"ame\" does not exist")));
-	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return owner;
 }
 
 /*
@@ -830,18 +766,6 @@ report_unusable_session(Oid nsp, Datum token)
 			 errmsg("session not found"),
 			 errdetail("No session with this token is visible to the current user.")));
 	pg_unreachable();
-}
-
-/* The caller must have the privileges of the extension's owner. */
-static void
-check_extension_owner(const char *funcname)
-{
-	if (!has_privs_of_role(GetUserId(), ame_extension_owner()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of extension ame"),
-				 errdetail("Only the owner of extension ame can run %s().",
-						   funcname)));
 }
 
 static Oid

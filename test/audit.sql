@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION ame;
 SET LOCAL search_path = pg_catalog, public;
 
-SELECT plan(63);
+SELECT plan(77);
 
 --
 -- on by default
@@ -320,6 +320,108 @@ SELECT ok(NOT has_function_privilege('public', 'public.ame_enable_audit(regclass
 SELECT is((SELECT count(*) FROM public.ame_audit_logs WHERE table_name = 'ame_customers'
              AND record_id = 'c0000000-0000-0000-0000-000000000002'), 1::bigint,
           'ame_customers is still audited (the refused disable changed nothing)');
+
+-- owner only also for a role the owner grants EXECUTE: the grant hands out nothing
+GRANT EXECUTE ON FUNCTION public.ame_enable_audit(regclass), public.ame_disable_audit(regclass),
+  public.ame_purge_audit_logs(interval) TO ame_tap_audit_other;
+CREATE TEMP TABLE log_before AS SELECT * FROM public.ame_audit_logs;
+SELECT is(pg_temp.as_role('ame_tap_audit_other', $$SELECT public.ame_enable_audit('audit_own.mine')$$),
+          '42501: permission denied for function "ame_enable_audit"',
+          'ame_enable_audit with EXECUTE granted: still 42501 for a role that is not the owner');
+SELECT is(pg_temp.as_role('ame_tap_audit_other', $$SELECT public.ame_disable_audit('public.ame_customers')$$),
+          '42501: permission denied for function "ame_disable_audit"',
+          'ame_disable_audit with EXECUTE granted: still 42501');
+SELECT is(pg_temp.as_role('ame_tap_audit_other', $$SELECT public.ame_purge_audit_logs('0')$$),
+          '42501: permission denied for function "ame_purge_audit_logs"',
+          'ame_purge_audit_logs with EXECUTE granted: still 42501');
+SELECT is(pg_temp.as_role('ame_tap_audit_other', $$SELECT public.ame_require_owner('anything')$$),
+          '42501: permission denied for function "anything"',
+          'ame_require_owner() itself refuses such a role');
+SELECT ok((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit_own.mine'::regclass) = 0
+          AND (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.ame_customers'::regclass
+                 AND tgname = 'ame_audit') = 1,
+          '... re-read: no trigger added, none dropped');
+SELECT set_eq('SELECT id, seq FROM public.ame_audit_logs', 'SELECT id, seq FROM pg_temp.log_before',
+              '... re-read: the log is as it was');
+REVOKE EXECUTE ON FUNCTION public.ame_enable_audit(regclass), public.ame_disable_audit(regclass),
+  public.ame_purge_audit_logs(interval) FROM ame_tap_audit_other;
+
+--
+-- audit ids are time-ordered: ids made in one millisecond still increase
+-- (a counter after the millisecond), so id order is seq order
+--
+CREATE TABLE public.audit_many (id uuid PRIMARY KEY, n int);
+SELECT public.ame_enable_audit('public.audit_many');
+INSERT INTO public.audit_many SELECT gen_random_uuid(), i FROM generate_series(1, 5000) i;
+SELECT cmp_ok((SELECT count(DISTINCT left(l.id::text, 13)) FROM public.ame_audit_logs l
+               WHERE l.table_name = 'audit_many'), '<', 2500::bigint,
+              '5000 audit ids made in one statement share milliseconds (the first 48 bits)');
+SELECT is((SELECT count(*) FROM (SELECT l.id, lag(l.id) OVER (ORDER BY l.seq) AS prev
+                                 FROM public.ame_audit_logs l WHERE l.table_name = 'audit_many') s
+           WHERE s.id <= s.prev), 0::bigint,
+          'audit ids increase in seq order, also within one millisecond');
+
+--
+-- ame.audit_context values jsonb refuses never fail the user's write: they
+-- are stored as a string; everything jsonb accepts is kept as JSON
+--
+CREATE TABLE public.audit_ctx (id uuid PRIMARY KEY, n int);
+SELECT public.ame_enable_audit('public.audit_ctx');
+INSERT INTO public.audit_ctx VALUES ('c0000000-0000-0000-0000-000000000001', 0);
+CREATE FUNCTION pg_temp.write_with_context(v text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN
+  PERFORM pg_catalog.set_config('ame.audit_context', v, true);
+  UPDATE public.audit_ctx SET n = n + 1;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE || ': ' || SQLERRM;
+END $f$;
+CREATE FUNCTION pg_temp.jsonb_accepts(v text) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+  PERFORM v::jsonb;
+  RETURN true;
+EXCEPTION WHEN OTHERS THEN
+  RETURN false;
+END $f$;
+CREATE TEMP TABLE ctx_values (k int GENERATED ALWAYS AS IDENTITY, v text, written text, stored jsonb);
+INSERT INTO ctx_values (v) VALUES
+  ('{"note": "a\u0000b"}'), ('"\u0000"'), ('1e1000000'), ('{"n": 1e-20000}'), ('"\ud800"'),
+  ('["\udc00\ud800"]'), (repeat('[', 100000) || repeat(']', 100000)),
+  ('1e131072'), ('1e-16384'), ('1.5e-16383'), ('0e-16384'), ('10e131071'), ('0e-99999999999'),
+  ('1e99999999999999999999'), ('0.' || repeat('0', 16384)), ('1' || repeat('0', 131072)),
+  ('0.' || repeat('0', 16390) || 'e6'),
+  -- and their neighbours that jsonb accepts
+  ('{"n": 1e1000, "s": "\u00e9\ud83d\ude00"}'), ('1e131071'), ('9999e131068'), ('1e-16383'),
+  ('0e999999'), ('0.' || repeat('0', 16383)), ('1' || repeat('0', 131071)),
+  ('0.' || repeat('0', 16390) || 'e20'), ('0.' || repeat('0', 20000) || '1e20000'),
+  ('-0.0e-5'), ('[[[[[[[[[[{"deep": [[[[[[[[[[1]]]]]]]]]]}]]]]]]]]]]'),
+  -- numeric's bound on the exponent itself (INT_MAX / 2)
+  ('0e1073741822'), ('0e1073741823');
+DO $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT k, v FROM pg_temp.ctx_values ORDER BY k LOOP
+    UPDATE pg_temp.ctx_values SET written = pg_temp.write_with_context(r.v) WHERE k = r.k;
+  END LOOP;
+END $$;
+UPDATE pg_temp.ctx_values c SET stored = l.context -> 'audit_context'
+FROM public.ame_audit_logs l
+WHERE l.table_name = 'audit_ctx' AND (l.new_values ->> 'n')::int = c.k;
+SELECT is((SELECT string_agg(DISTINCT written, ', ') FROM pg_temp.ctx_values), 'ok',
+          'ame.audit_context: no value fails the user''s write (\u0000, 1e1000000, lone surrogates, deep nesting, numbers out of range)');
+SELECT is((SELECT count(*) FROM pg_temp.ctx_values WHERE stored IS NOT NULL),
+          (SELECT count(*) FROM pg_temp.ctx_values), '... every write is logged with its context');
+SELECT is((SELECT array_agg(k ORDER BY k) FROM pg_temp.ctx_values
+           WHERE stored IS DISTINCT FROM to_jsonb(v) AND NOT pg_temp.jsonb_accepts(v)),
+          NULL, 'a value jsonb refuses is stored as a JSON string');
+SELECT is((SELECT array_agg(k ORDER BY k) FROM pg_temp.ctx_values
+           WHERE CASE WHEN pg_temp.jsonb_accepts(v) THEN stored IS DISTINCT FROM v::jsonb END),
+          NULL, 'a value jsonb accepts is stored as that JSON');
+SELECT is((SELECT count(*) FILTER (WHERE pg_temp.jsonb_accepts(v)) || '/' || count(*) FROM pg_temp.ctx_values),
+          '12/30', '(12 of the 30 values are valid jsonb)');
+SELECT is((SELECT n FROM public.audit_ctx), 30, 'the table holds every write');
+RESET ame.audit_context;
 
 SELECT * FROM finish();
 ROLLBACK;

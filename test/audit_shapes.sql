@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION ame;
 SET LOCAL search_path = pg_catalog, public;
 
-SELECT plan(41);
+SELECT plan(44);
 
 CREATE VIEW pg_temp.last_log AS
   SELECT * FROM public.ame_audit_logs ORDER BY seq DESC LIMIT 1;
@@ -266,6 +266,39 @@ SELECT results_eq(
   $$VALUES ('71', 'UPDATE', '{n}'::text[]), ('73', 'INSERT', '{}'),
            ('72', 'UPDATE', '{t}'), ('73', 'DELETE', '{}'), ('74', 'INSERT', '{}')$$,
   'ON CONFLICT DO UPDATE logs an UPDATE, DO NOTHING nothing; MERGE logs each UPDATE, DELETE and INSERT');
+
+--
+-- time and timetz: as to_jsonb() writes them (their output functions), with
+-- fractional seconds, 24:00:00, whole-hour, minute and second offsets,
+-- under every DateStyle
+--
+CREATE TABLE public.audit_time (id uuid PRIMARY KEY, t time, t3 time(3), tz timetz, tz0 timetz(0), n int);
+SELECT public.ame_enable_audit('public.audit_time');
+INSERT INTO public.audit_time VALUES
+  ('b0000000-0000-0000-0000-000000000081', '13:14:15.123456', '13:14:15.1239', '13:14:15.5+05', '23:59:59.6-03', 1),
+  ('b0000000-0000-0000-0000-000000000082', '24:00:00', '00:00:00', '24:00:00+00', '00:00:00+14:59', 1),
+  ('b0000000-0000-0000-0000-000000000083', '00:00:00.000001', '12:00', '12:00:00+05:30', '06:07:08-09:30:15', 1),
+  ('b0000000-0000-0000-0000-000000000084', NULL, '23:59:59.999', '10:00:00-00:00:01', NULL, 1);
+SELECT is((SELECT array_agg(l.record_id ORDER BY l.seq) FROM public.ame_audit_logs l
+           JOIN public.audit_time r ON r.id = l.record_id
+           WHERE l.new_values::bytea IS DISTINCT FROM to_jsonb(r)::bytea),
+          NULL, 'time and timetz: the INSERT images are to_jsonb(row), byte for byte');
+SET LOCAL DateStyle = 'SQL, DMY';
+UPDATE public.audit_time SET n = 2;
+SET LOCAL DateStyle = 'Postgres, MDY';
+UPDATE public.audit_time SET n = 3;
+SET LOCAL DateStyle = 'German';
+UPDATE public.audit_time SET n = 4;
+SELECT is((SELECT count(*) FROM public.ame_audit_logs l
+           WHERE l.table_name = 'audit_time' AND l.operation = 'UPDATE'), 12::bigint,
+          '... three UPDATEs of four rows under three DateStyles logged');
+SELECT is((SELECT array_agg(l.record_id ORDER BY l.seq) FROM public.ame_audit_logs l
+           JOIN public.audit_time r ON r.id = l.record_id
+           WHERE l.operation = 'UPDATE'
+             AND l.new_values::bytea IS DISTINCT FROM
+                 (to_jsonb(r) || jsonb_build_object('n', l.new_values -> 'n'))::bytea),
+          NULL, '... under DateStyle SQL, Postgres and German too (time output does not depend on it)');
+RESET DateStyle;
 
 --
 -- timestamptz images follow the session's TimeZone, as to_jsonb() does

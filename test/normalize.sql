@@ -14,7 +14,7 @@ CREATE EXTENSION ame;
 SET LOCAL search_path = tap;
 CREATE SEQUENCE tap.customer_sequence START 500;
 
-SELECT plan(92);
+SELECT plan(94);
 
 SELECT is(current_setting('search_path'), 'tap', 'public is not on the search_path');
 
@@ -446,6 +446,29 @@ SELECT is(current_setting('ame_tap.row_security_off'), '22023',
           'an ordinary role with SET row_security = off still gets 22023 for a bad email');
 SELECT is(current_setting('ame_tap.pg_restore_name'), '22P02',
           'an ordinary role with application_name = pg_restore still gets 22P02 for a bad phone');
+
+-- after an explicit AME-999999 the next generated number is AME-1000000:
+-- the window of taken numbers stops where the digit count changes (in
+-- text order 'AME-1000000' sorts before 'AME-999999')
+DELETE FROM public.ame_customers WHERE company_name IN ('N07', 'N08', 'N09', 'N10');
+DO $$ BEGIN PERFORM pg_catalog.setval('public.customer_sequence', 999998); END $$;
+INSERT INTO public.ame_customers (company_name, service_tier, customer_number)
+VALUES ('E1', 'CORE', 'AME-999999');
+INSERT INTO public.ame_customers (company_name, service_tier) VALUES ('E2', 'CORE');
+SELECT results_eq(
+  $$SELECT company_name, customer_number COLLATE "default" FROM public.ame_customers
+    WHERE company_name IN ('E1', 'E2') ORDER BY company_name$$,
+  $$VALUES ('E1', 'AME-999999'), ('E2', 'AME-1000000')$$,
+  'customer_number: after an explicit AME-999999 the next generated number is AME-1000000');
+DELETE FROM public.ame_customers WHERE company_name IN ('E1', 'E2');
+DO $$ BEGIN PERFORM pg_catalog.setval('public.customer_sequence', 999997); END $$;
+INSERT INTO public.ame_customers (company_name, service_tier, customer_number)
+VALUES ('F1', 'CORE', NULL), ('F2', 'CORE', 'AME-999999'), ('F3', 'CORE', NULL);
+SELECT results_eq(
+  $$SELECT company_name, customer_number COLLATE "default" FROM public.ame_customers
+    WHERE company_name IN ('F1', 'F2', 'F3') ORDER BY company_name$$,
+  $$VALUES ('F1', 'AME-999998'), ('F2', 'AME-999999'), ('F3', 'AME-1000000')$$,
+  '... also when AME-999999 is given in the same statement');
 
 SELECT * FROM finish();
 ROLLBACK;

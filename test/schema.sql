@@ -9,7 +9,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION ame;
 SET LOCAL search_path = pg_catalog, public;
 
-SELECT plan(276);
+SELECT plan(278);
 
 --
 -- tables and the sequence
@@ -109,6 +109,7 @@ INSERT INTO spec_columns VALUES
   ('system_maintenance_log', 'performed_at', 'timestamp with time zone', true),
   ('system_maintenance_log', 'details', 'jsonb', false),
   ('import_batches', 'error_message', 'text', false),
+  ('import_batches', 'skipped_count', 'integer', true),
   ('import_errors', 'sqlstate', 'text', false),
   ('import_errors', 'raw_record', 'bytea', false),
   ('ame_audit_logs', 'table_schema', 'text', true),

@@ -81,11 +81,11 @@ SELECT is((SELECT affected_rows FROM fsm.system_maintenance_log WHERE operation 
 SELECT throws_ok($$SELECT fsm.ame_touch_session('tap-old')$$,
                  '55000', 'session has expired and was archived', 'an archived session says so');
 
--- the helpers pin their search_path, pg_catalog first
+-- the helpers pin their search_path: pg_catalog, without the extension's schema
 SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'fsm.ame_current_visit_ids()'::regprocedure),
-          ARRAY['search_path=pg_catalog, fsm, pg_temp'], 'ame_current_visit_ids pins search_path');
+          ARRAY['search_path=pg_catalog, pg_temp'], 'ame_current_visit_ids pins search_path');
 SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'fsm.ame_current_technician_id()'::regprocedure),
-          ARRAY['search_path=pg_catalog, fsm, pg_temp'], 'ame_current_technician_id pins search_path');
+          ARRAY['search_path=pg_catalog, pg_temp'], 'ame_current_technician_id pins search_path');
 SELECT ok((SELECT bool_and(prosecdef) FROM pg_proc
            WHERE oid IN ('fsm.ame_current_visit_ids()'::regprocedure, 'fsm.ame_current_technician_id()'::regprocedure)),
           'both helpers are SECURITY DEFINER');

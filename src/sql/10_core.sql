@@ -122,7 +122,7 @@ CREATE TABLE @extschema@.ame_visits (
 	CONSTRAINT valid_visit_times
 		CHECK (completed_at >= actual_start_time),
 	CONSTRAINT valid_duration
-		CHECK (duration_hours >= 0),
+		CHECK (duration_hours >= 0::numeric),
 	CONSTRAINT fk_visits_customer FOREIGN KEY (customer_id)
 		REFERENCES @extschema@.ame_customers (id) ON DELETE RESTRICT,
 	CONSTRAINT fk_visits_technician FOREIGN KEY (technician_id)
@@ -283,6 +283,7 @@ CREATE TABLE @extschema@.import_batches (
 	error_count integer NOT NULL DEFAULT 0,
 	error_message text,
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	skipped_count integer NOT NULL DEFAULT 0,
 	CONSTRAINT import_batches_pkey PRIMARY KEY (id),
 	CONSTRAINT valid_import_status
 		CHECK (status IN ('processing', 'completed', 'completed_with_errors',
@@ -293,6 +294,8 @@ CREATE TABLE @extschema@.import_batches (
 
 COMMENT ON TABLE @extschema@.import_batches IS
 'one row per CSV import: its file, type, status and counts';
+COMMENT ON COLUMN @extschema@.import_batches.skipped_count IS
+'records a BEFORE ROW trigger of the target suppressed (neither imported nor errors); success_count + error_count + skipped_count = total_records';
 
 CREATE TABLE @extschema@.import_errors (
 	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
@@ -375,6 +378,10 @@ CREATE TRIGGER device_inventory_updated_at
 
 --
 -- BI views.  security_invoker: row-level security applies to the reader.
+-- A view is bound at install time, under the installer's search_path: an
+-- operator on two types without an exact pg_catalog match is written
+-- OPERATOR(pg_catalog.…), and NULLIF, which cannot be, compares values of
+-- one type.
 --
 
 CREATE VIEW @extschema@.technician_performance
@@ -383,13 +390,15 @@ SELECT t.id AS technician_id,
 	   t.name,
 	   t.is_active,
 	   pg_catalog.count(v.id) AS total_visits,
-	   pg_catalog.round(pg_catalog.avg(EXTRACT(EPOCH FROM v.completed_at - v.actual_start_time) / 3600)
+	   pg_catalog.round(pg_catalog.avg(EXTRACT(EPOCH FROM v.completed_at - v.actual_start_time)
+									   OPERATOR(pg_catalog./) 3600)
 					   FILTER (WHERE v.status = 'completed'), 2)
 		   AS avg_hours_per_visit,
 	   pg_catalog.count(*) FILTER (WHERE v.status = 'completed')
 		   AS completed_visits,
-	   pg_catalog.round(100.0 * pg_catalog.count(*) FILTER (WHERE v.status = 'completed')
-					   / NULLIF(pg_catalog.count(v.id), 0), 2)
+	   pg_catalog.round(100.0 OPERATOR(pg_catalog.*)
+					   pg_catalog.count(*) FILTER (WHERE v.status = 'completed')
+					   OPERATOR(pg_catalog./) NULLIF(pg_catalog.count(v.id), 0::bigint), 2)
 		   AS completion_rate
 FROM @extschema@.ame_technicians t
 	 LEFT JOIN @extschema@.ame_visits v ON v.technician_id = t.id
@@ -404,7 +413,8 @@ SELECT tier.service_tier,
 	   pg_catalog.count(c.id) AS customer_count,
 	   COALESCE(pg_catalog.sum(c.total_visits), 0)::bigint AS total_visits,
 	   pg_catalog.round(pg_catalog.sum(c.sum_duration)
-					   / NULLIF(pg_catalog.sum(c.timed_visits), 0), 2)
+					   OPERATOR(pg_catalog./)
+					   NULLIF(pg_catalog.sum(c.timed_visits), 0::numeric), 2)
 		   AS avg_visit_duration,
 	   COALESCE(pg_catalog.sum(c.completed_visits), 0)::bigint
 		   AS successful_visits

@@ -58,48 +58,65 @@ CREATE TRIGGER ame_audit
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.audit_trigger_function();
 
 --
+-- The owner check of every owner-only function (C: ame_require_owner()):
+-- EXECUTE alone is not enough, so a grant hands out nothing
+--
+
+CREATE FUNCTION @extschema@.ame_require_owner(function_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ame_require_owner_fn'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.ame_require_owner(text) IS
+'raise 42501 "permission denied for function" unless the caller has the privileges of the extension''s owner; the first step of every owner-only function';
+
+--
 -- Turning auditing on and off (owner only)
 --
 
 CREATE FUNCTION @extschema@.ame_enable_audit(tbl regclass)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	idtype oid;
 	kind "char";
 	name text;
 BEGIN
+	PERFORM @extschema@.ame_require_owner('ame_enable_audit'::pg_catalog.text);
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
 	END IF;
-	SELECT c.relkind, c.relname INTO kind, name FROM pg_class c WHERE c.oid = tbl;
+	SELECT c.relkind, c.relname INTO kind, name
+	FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl;
 	IF kind NOT IN ('r', 'p') THEN
 		RAISE EXCEPTION '"%" is not a table', name USING ERRCODE = '22023';
 	END IF;
 	SELECT a.atttypid INTO idtype
 	FROM pg_attribute a
-	WHERE a.attrelid = tbl AND a.attname = 'id' AND NOT a.attisdropped;
+	WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname = 'id' AND NOT a.attisdropped;
 	IF idtype IS NULL THEN
 		RAISE EXCEPTION 'table "%" has no column "id"', name
 			USING ERRCODE = '22023',
 				  HINT = 'Only tables with a uuid column "id" can be audited.';
 	END IF;
-	IF idtype <> 'uuid'::regtype AND
-	   (SELECT t.typbasetype FROM pg_type t WHERE t.oid = idtype) <> 'uuid'::regtype THEN
+	IF idtype OPERATOR(pg_catalog.<>) 'pg_catalog.uuid'::pg_catalog.regtype AND
+	   (SELECT t.typbasetype FROM pg_type t WHERE t.oid = idtype)
+		   OPERATOR(pg_catalog.<>) 'pg_catalog.uuid'::pg_catalog.regtype THEN
 		RAISE EXCEPTION 'column "id" of table "%" is of type %, not uuid', name, idtype::regtype
 			USING ERRCODE = '22023',
 				  HINT = 'Only tables with a uuid column "id" can be audited.';
 	END IF;
 	IF EXISTS (SELECT 1 FROM pg_trigger t
-			   WHERE t.tgrelid = tbl AND t.tgname = 'ame_audit'
-				 AND t.tgfoid = '@extschema@.audit_trigger_function'::regproc) THEN
+			   WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND t.tgname = 'ame_audit'
+				 AND t.tgfoid OPERATOR(pg_catalog.=)
+					 '@extschema@.audit_trigger_function()'::pg_catalog.regprocedure) THEN
 		RAISE NOTICE 'table "%" is already audited', name;
 		RETURN;
 	END IF;
 	IF EXISTS (SELECT 1 FROM pg_trigger t
-			   WHERE t.tgrelid = tbl AND t.tgname = 'ame_audit') THEN
+			   WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND t.tgname = 'ame_audit') THEN
 		RAISE EXCEPTION 'table "%" already has a trigger "ame_audit" that is not ame''s', name
 			USING ERRCODE = '42710';
 	END IF;
@@ -120,17 +137,19 @@ COMMENT ON FUNCTION @extschema@.ame_enable_audit(regclass) IS
 CREATE FUNCTION @extschema@.ame_disable_audit(tbl regclass)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	PERFORM @extschema@.ame_require_owner('ame_disable_audit'::pg_catalog.text);
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
 	END IF;
 	IF NOT EXISTS (SELECT 1 FROM pg_trigger t
-				   WHERE t.tgrelid = tbl AND t.tgname = 'ame_audit'
-					 AND t.tgfoid = '@extschema@.audit_trigger_function'::regproc) THEN
+				   WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND t.tgname = 'ame_audit'
+					 AND t.tgfoid OPERATOR(pg_catalog.=)
+						 '@extschema@.audit_trigger_function()'::pg_catalog.regprocedure) THEN
 		RAISE NOTICE 'table "%" is not audited',
-			(SELECT c.relname FROM pg_class c WHERE c.oid = tbl);
+			(SELECT c.relname FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl);
 		RETURN;
 	END IF;
 	EXECUTE format('DROP TRIGGER ame_audit ON %s', tbl);
@@ -165,15 +184,15 @@ RETURNS TABLE (seq bigint, operation text, changed_fields text[],
 			   old_values jsonb, new_values jsonb, user_id uuid,
 			   performed_at timestamptz, context jsonb)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 	-- follow the record back through UPDATEs that changed its id
 	-- a partitioned table's rows are logged under their partitions' names
 	WITH RECURSIVE t AS (
 		SELECT n.nspname AS sch, c.relname AS tab
 		FROM (SELECT tbl AS relid
-			  UNION SELECT p.relid FROM pg_partition_tree(tbl) p) p
-			 JOIN pg_class c ON c.oid = p.relid
+			  UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p) p
+			 JOIN pg_class c ON c.oid OPERATOR(pg_catalog.=) p.relid
 			 JOIN pg_namespace n ON n.oid = c.relnamespace
 	), chain (rid, before_seq) AS (
 		SELECT record, NULL::bigint
@@ -181,7 +200,8 @@ AS $$
 		SELECT (l.old_values OPERATOR(pg_catalog.->>) 'id')::uuid, l.seq
 		FROM chain ch, t, @extschema@.ame_audit_logs l
 		WHERE l.record_id = ch.rid
-		  AND l.table_schema = t.sch AND l.table_name = t.tab
+		  AND l.table_schema OPERATOR(pg_catalog.=) t.sch
+		  AND l.table_name OPERATOR(pg_catalog.=) t.tab
 		  AND l.operation = 'UPDATE'
 		  AND (ch.before_seq IS NULL OR l.seq < ch.before_seq)
 		  AND (l.old_values OPERATOR(pg_catalog.->>) 'id') IS DISTINCT FROM l.record_id::text
@@ -192,7 +212,8 @@ AS $$
 	WHERE l.id IN (SELECT l2.id
 				   FROM chain ch, t, @extschema@.ame_audit_logs l2
 				   WHERE l2.record_id = ch.rid
-					 AND l2.table_schema = t.sch AND l2.table_name = t.tab
+					 AND l2.table_schema OPERATOR(pg_catalog.=) t.sch
+					 AND l2.table_name OPERATOR(pg_catalog.=) t.tab
 					 AND (ch.before_seq IS NULL OR l2.seq < ch.before_seq))
 	ORDER BY l.seq
 $$;
@@ -203,7 +224,7 @@ COMMENT ON FUNCTION @extschema@.ame_record_history(regclass, uuid) IS
 CREATE FUNCTION @extschema@.ame_record_at(tbl regclass, record uuid, at timestamptz)
 RETURNS jsonb
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN h.operation = 'DELETE' THEN NULL ELSE h.new_values END
 	FROM @extschema@.ame_record_history(tbl, record) h

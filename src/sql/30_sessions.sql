@@ -67,7 +67,8 @@ REVOKE ALL ON FUNCTION @extschema@.ame_schedule_cleanup(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ame_unschedule_cleanup() FROM PUBLIC;
 
 --
--- Realtime: a NOTIFY per change, and publication ame_realtime
+-- Realtime: a NOTIFY per change (one summary per statement above 100 rows),
+-- and publication ame_realtime
 --
 
 CREATE FUNCTION @extschema@.ame_realtime_notify()
@@ -76,7 +77,15 @@ AS 'MODULE_PATHNAME', 'ame_realtime_notify'
 LANGUAGE C;
 
 COMMENT ON FUNCTION @extschema@.ame_realtime_notify() IS
-'AFTER row trigger: NOTIFY ame_realtime with {"table", "operation", "id", "visit_id"} (ids only) for each change';
+'AFTER row trigger: notes each change for ame_realtime_notify_statement() (ids only; past 100 rows of a statement, only a count)';
+
+CREATE FUNCTION @extschema@.ame_realtime_notify_statement()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ame_realtime_notify_statement'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.ame_realtime_notify_statement() IS
+'AFTER statement trigger: NOTIFY ame_realtime with {"table", "operation", "id", "visit_id"} per changed row, or {"table", "operation", "rows", "bulk": true} above 100 rows';
 
 CREATE TRIGGER ame_visit_sessions_realtime
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_sessions
@@ -87,11 +96,20 @@ CREATE TRIGGER ame_visit_progress_realtime
 CREATE TRIGGER device_inventory_realtime
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.device_inventory
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_realtime_notify();
+CREATE TRIGGER ame_visit_sessions_realtime_statement
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_sessions
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();
+CREATE TRIGGER ame_visit_progress_realtime_statement
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_progress
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();
+CREATE TRIGGER device_inventory_realtime_statement
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.device_inventory
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();
 
 CREATE FUNCTION @extschema@.ame_setup_realtime()
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
 	rels oid[] := ARRAY['@extschema@.ame_visit_sessions'::regclass,
@@ -158,7 +176,7 @@ REVOKE ALL ON FUNCTION @extschema@.ame_setup_realtime() FROM PUBLIC;
 CREATE FUNCTION @extschema@.ame_current_technician_id()
 RETURNS uuid
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $fn$
 	SELECT t.id FROM @extschema@.ame_technicians t
 	WHERE t.user_id OPERATOR(pg_catalog.=) @extschema@.ame_current_user_id()
@@ -170,7 +188,7 @@ COMMENT ON FUNCTION @extschema@.ame_current_technician_id() IS
 CREATE FUNCTION @extschema@.ame_current_visit_ids()
 RETURNS uuid[]
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $fn$
 	SELECT COALESCE(pg_catalog.array_agg(v.id), '{}')
 	FROM @extschema@.ame_visits v

@@ -7,7 +7,7 @@ AS 'MODULE_PATHNAME', 'ame_import_csv_inline'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.ame_import_csv(text, text, text) IS
-'imports CSV text (customers, technicians or devices); every record is imported or recorded in import_errors; returns the import_batches id';
+'imports CSV text (customers, technicians or devices); every record is imported, recorded in import_errors, or counted in skipped_count when a BEFORE ROW trigger suppresses it; returns the import_batches id';
 
 CREATE FUNCTION @extschema@.ame_import_csv(data bytea, import_type text,
 										   source_file text DEFAULT NULL)

@@ -1,0 +1,71 @@
+--
+-- realtime_mute: the restore signals (application_name = 'pg_restore',
+-- row_security = off) mute realtime only for the table's owner (or a
+-- member of the owning role) and superusers (SPEC §6).  Any other role
+-- that sets them is heard as usual.
+--
+\set VERBOSITY terse
+
+INSERT INTO ame_customers (id, company_name, service_tier, customer_number)
+VALUES ('c8300000-0000-0000-0000-000000000001', 'Mute Co', 'CORE', 'RT-MUTE');
+SELECT pg_get_userbyid(c.relowner) = current_user AS i_own_it, r.rolsuper
+FROM pg_class c, pg_roles r WHERE c.oid = 'device_inventory'::regclass AND r.rolname = current_user;
+
+CREATE ROLE regress_rt_writer;
+CREATE ROLE regress_rt_member;
+GRANT SELECT, INSERT, UPDATE, DELETE ON device_inventory TO regress_rt_writer, regress_rt_member;
+-- a member of the owning role counts as the owner, as for ALTER TABLE
+SELECT format('GRANT %I TO regress_rt_member', current_user) \gexec
+
+LISTEN ame_realtime;
+\o | sed -E 's/PID [0-9]+/PID <pid>/'
+-- a role that is neither owner nor superuser: heard under both signals
+SET ROLE regress_rt_writer;
+SET application_name = 'pg_restore';
+INSERT INTO device_inventory (id, customer_id, device_name)
+VALUES ('b8300000-0000-0000-0000-000000000001', 'c8300000-0000-0000-0000-000000000001', 'writer, pg_restore');
+RESET application_name;
+SET row_security = off;
+UPDATE device_inventory SET vendor = 'row_security off'
+WHERE id = 'b8300000-0000-0000-0000-000000000001';
+RESET row_security;
+RESET ROLE;
+-- the owner (here a superuser): muted by either signal
+SET application_name = 'pg_restore';
+INSERT INTO device_inventory (id, customer_id, device_name)
+VALUES ('b8300000-0000-0000-0000-000000000002', 'c8300000-0000-0000-0000-000000000001', 'owner, pg_restore');
+RESET application_name;
+SET row_security = off;
+UPDATE device_inventory SET vendor = 'owner, row_security off'
+WHERE id = 'b8300000-0000-0000-0000-000000000002';
+RESET row_security;
+-- a member of the owning role: muted
+SET ROLE regress_rt_member;
+SET application_name = 'pg_restore';
+UPDATE device_inventory SET vendor = 'member, pg_restore'
+WHERE id = 'b8300000-0000-0000-0000-000000000002';
+RESET application_name;
+-- and heard without a signal
+UPDATE device_inventory SET vendor = 'member, heard'
+WHERE id = 'b8300000-0000-0000-0000-000000000002';
+RESET ROLE;
+-- the non-owner's bulk statement is heard too, as a summary
+SET ROLE regress_rt_writer;
+SET application_name = 'pg_restore';
+INSERT INTO device_inventory (customer_id, device_name)
+SELECT 'c8300000-0000-0000-0000-000000000001', 'writer-' || g FROM generate_series(1, 101) g;
+RESET application_name;
+RESET ROLE;
+\o
+UNLISTEN ame_realtime;
+-- every change was made
+SELECT device_name, vendor FROM device_inventory
+WHERE customer_id = 'c8300000-0000-0000-0000-000000000001' AND device_name NOT LIKE 'writer-%'
+ORDER BY id;
+SELECT count(*) AS writer_rows FROM device_inventory WHERE device_name LIKE 'writer-%';
+
+DELETE FROM device_inventory WHERE customer_id = 'c8300000-0000-0000-0000-000000000001';
+DELETE FROM ame_customers WHERE id = 'c8300000-0000-0000-0000-000000000001';
+REVOKE ALL ON device_inventory FROM regress_rt_writer, regress_rt_member;
+DROP ROLE regress_rt_writer;
+DROP ROLE regress_rt_member;
