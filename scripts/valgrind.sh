@@ -35,7 +35,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# every backend runs under memcheck; errors go to one file per process
+# every backend runs under memcheck; errors go to one file per process.
+# Tests connect over TCP, as pg_cron fills cron.job.nodeport from the
+# connection.
 cat >"$work/postgres" <<WRAP
 #!/bin/sh
 exec valgrind --quiet --trace-children=yes --track-origins=yes \\
@@ -44,12 +46,12 @@ exec valgrind --quiet --trace-children=yes --track-origins=yes \\
 WRAP
 chmod 755 "$work/postgres"
 as_pg $PGBIN/pg_ctl -D "$work/data" -w -t 600 -l "$work/server.log" -p "$work/postgres" \
-	-o "-p $port -k $work -c shared_preload_libraries=pg_cron \
+	-o "-p $port -k $work -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_cron \
 		-c cron.database_name=contrib_regression -c cron.use_background_workers=on \
 		-c max_worker_processes=32 -c wal_level=logical -c max_wal_senders=4" start
 
 set +e
-PGHOST=$work PGPORT=$port PGUSER=postgres make -s installcheck ISOLATION= \
+PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres make -s installcheck ISOLATION= \
 	"${REGRESS_ARG[@]}" PG_CONFIG=$PG_CONFIG
 tests_rc=$?
 set -e
