@@ -1,20 +1,37 @@
 #!/bin/bash
-# scripts/setup.sh -- install what ame needs on Debian 12 (as root), then
-# build and install the extension.  Safe to run again: packages already
-# present are not fetched a second time.
+# scripts/setup.sh -- install what ame needs on Debian (as root), then build
+# and install the extension for PostgreSQL $PG_MAJOR (default 15, Debian 12's
+# own).  Safe to run again: packages already present are not fetched a
+# second time.
+#
+#   bash scripts/setup.sh              install the packages, build, install
+#   bash scripts/setup.sh --packages   only list the packages, one a line
+#                                      (scripts/pg-chroot.sh builds its
+#                                      chroots from this list)
+#
+# AME_FUZZ=0 leaves out clang and libFuzzer, which only the fuzz test needs
+# (it runs once, on the host, not once per major).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 PACKAGES=(
-	postgresql-15                          # server, and pg_virtualenv
-	postgresql-server-dev-15               # PGXS and the server headers
-	postgresql-15-cron                     # nightly session cleanup
-	postgresql-15-pgtap                    # pgTAP, for the tests
+	"postgresql-$PG_MAJOR"                 # server, and pg_virtualenv
+	"postgresql-server-dev-$PG_MAJOR"      # PGXS and the server headers
+	"postgresql-$PG_MAJOR-cron"            # nightly session cleanup
+	"postgresql-$PG_MAJOR-pgtap"           # pgTAP, for the tests
 	libtap-parser-sourcehandler-pgtap-perl # pg_prove
-	clang libclang-rt-14-dev               # libFuzzer, for the parser's fuzz test
 	make gcc libc6-dev
 )
+if [ "${AME_FUZZ:-1}" != 0 ]; then
+	PACKAGES+=(clang libclang-rt-14-dev)   # libFuzzer, for the parser's fuzz test
+fi
+
+if [ "${1:-}" = --packages ]; then
+	printf '%s\n' "${PACKAGES[@]}"
+	exit 0
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -34,6 +51,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-echo "setup: building and installing ame"
+# Objects built for another major (the tree is shared with the chroots of
+# scripts/pg-chroot.sh) look up to date to make: start clean instead.
+if [ "$(cat .build-major 2>/dev/null)" != "$PG_MAJOR" ]; then
+	make -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
+	echo "$PG_MAJOR" >.build-major
+fi
+
+echo "setup: building and installing ame for PostgreSQL $PG_MAJOR"
 make -s PG_CONFIG="$PG_CONFIG"
 make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
