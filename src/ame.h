@@ -17,9 +17,7 @@
 #include "utils/relcache.h"
 #include "utils/uuid.h"
 
-#if PG_VERSION_NUM < 150000
-#error "ame requires PostgreSQL 15 or later"
-#endif
+#include "compat.h"				/* the differences between majors */
 
 /* ame.c: settings, the trigger guard, the owner check */
 

@@ -741,7 +741,7 @@ insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows)
 			{
 				estate->es_output_cid = cids[i];
 				ExecInsertIndexTuples(rri, slots[i], estate, false, false,
-									  NULL, NIL);
+									  NULL, NIL, false);
 				ResetPerTupleExprContext(estate);
 			}
 		}

@@ -59,12 +59,12 @@ static const char *read_claim_guc(const char *name);
 static bool same_string(const char *a, const char *b);
 static void resolve_identity(const char *sub, const char *claims,
 							 AmeIdentity *result);
-static void claims_object_start(void *state);
-static void claims_object_end(void *state);
-static void claims_array_start(void *state);
-static void claims_array_end(void *state);
-static void claims_field_start(void *state, char *fname, bool isnull);
-static void claims_scalar(void *state, char *token, JsonTokenType tokentype);
+static JsonActionResult claims_object_start(void *state);
+static JsonActionResult claims_object_end(void *state);
+static JsonActionResult claims_array_start(void *state);
+static JsonActionResult claims_array_end(void *state);
+static JsonActionResult claims_field_start(void *state, char *fname, bool isnull);
+static JsonActionResult claims_scalar(void *state, char *token, JsonTokenType tokentype);
 static char *cache_strdup(const char *s);
 static int	hex_value(char c);
 
@@ -255,7 +255,7 @@ resolve_identity(const char *sub, const char *claims, AmeIdentity *result)
 	sem.object_field_start = claims_field_start;
 	sem.scalar = claims_scalar;
 
-	lex = makeJsonLexContextCstringLen(pstrdup(claims), strlen(claims),
+	lex = makeJsonLexContextCstringLen(NULL, pstrdup(claims), strlen(claims),
 									   GetDatabaseEncoding(), true);
 	rc = pg_parse_json(lex, &sem);
 
@@ -297,7 +297,7 @@ resolve_identity(const char *sub, const char *claims, AmeIdentity *result)
 		pstrdup("The \"sub\" claim is not a valid uuid.");
 }
 
-static void
+static JsonActionResult
 claims_object_start(void *state)
 {
 	ClaimsParseState *s = (ClaimsParseState *) state;
@@ -311,15 +311,17 @@ claims_object_start(void *state)
 	if (s->depth == 0)
 		s->top_object = true;
 	s->depth++;
+	return JSON_ACTION_OK;
 }
 
-static void
+static JsonActionResult
 claims_object_end(void *state)
 {
 	((ClaimsParseState *) state)->depth--;
+	return JSON_ACTION_OK;
 }
 
-static void
+static JsonActionResult
 claims_array_start(void *state)
 {
 	ClaimsParseState *s = (ClaimsParseState *) state;
@@ -330,21 +332,23 @@ claims_array_start(void *state)
 		s->value = NULL;
 	}
 	s->depth++;
+	return JSON_ACTION_OK;
 }
 
-static void
+static JsonActionResult
 claims_array_end(void *state)
 {
 	((ClaimsParseState *) state)->depth--;
+	return JSON_ACTION_OK;
 }
 
-static void
+static JsonActionResult
 claims_field_start(void *state, char *fname, bool isnull)
 {
 	ClaimsParseState *s = (ClaimsParseState *) state;
 
 	if (s->depth != 1 || strcmp(fname, "sub") != 0)
-		return;
+		return JSON_ACTION_OK;
 
 	/* a repeated key: the last one wins, as in jsonb */
 	s->found = true;
@@ -352,18 +356,20 @@ claims_field_start(void *state, char *fname, bool isnull)
 	s->is_null = isnull;
 	s->is_string = false;
 	s->value = NULL;
+	return JSON_ACTION_OK;
 }
 
-static void
+static JsonActionResult
 claims_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	ClaimsParseState *s = (ClaimsParseState *) state;
 
 	if (!s->at_sub)
-		return;
+		return JSON_ACTION_OK;
 	s->at_sub = false;
 	s->is_string = (tokentype == JSON_TOKEN_STRING);
 	s->value = token;
+	return JSON_ACTION_OK;
 }
 
 static char *

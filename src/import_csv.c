@@ -764,7 +764,7 @@ finish_batch(ImportState *st, const char *status, const char *message)
 	Oid			types[7] = {UUIDOID, TEXTOID, INT4OID, INT4OID, INT4OID, TEXTOID,
 	INT4OID};
 	Datum		values[7];
-	char		nulls[7] = "       ";
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	sql = psprintf("UPDATE %s SET status = $2, total_records = $3, success_count = $4, "
 				   "error_count = $5, error_message = $6, skipped_count = $7 "
@@ -1771,6 +1771,8 @@ target_open(ImportState *st, bool rows)
 	MemoryContext old;
 	Target	   *t;
 	RangeTblEntry *rte;
+	RTEPermissionInfo *perminfo;
+	List	   *perminfos = NIL;
 	ListCell   *lc;
 	ListCell   *lc2;
 	int			n;
@@ -1786,14 +1788,16 @@ target_open(ImportState *st, bool rows)
 	rte->relid = st->relid;
 	rte->relkind = RELKIND_RELATION;
 	rte->rellockmode = RowExclusiveLock;
-	rte->requiredPerms = ACL_INSERT;
+	perminfo = addRTEPermissionInfo(&perminfos, rte);
+	perminfo->requiredPerms = ACL_INSERT;
 
 	t->estate = CreateExecutorState();
 	t->estate->es_output_cid = GetCurrentCommandId(true);
-	ExecInitRangeTable(t->estate, list_make1(rte));
+	ExecInitRangeTable(t->estate, list_make1(rte), perminfos,
+					   bms_make_singleton(1));
 	t->rri = makeNode(ResultRelInfo);
 	ExecInitResultRelation(t->estate, t->rri, 1);
-	CheckValidResultRel(t->rri, CMD_INSERT);
+	CheckValidResultRel(t->rri, CMD_INSERT, ONCONFLICT_NONE, NIL);
 	t->slot = table_slot_create(t->rri->ri_RelationDesc,
 								&t->estate->es_tupleTable);
 	if (!rows)
@@ -1919,7 +1923,7 @@ insert_row(ImportState *st, Target *t, PendingRow *row, CsvRecord *rec)
 		row->tid = slot->tts_tid;
 		if (rri->ri_NumIndices > 0)
 			recheck = ExecInsertIndexTuples(rri, slot, estate, false, false,
-											NULL, NIL);
+											NULL, NIL, false);
 		/* transition tables get the row when its chunk commits */
 		ExecARInsertTriggers(estate, rri, slot, recheck, NULL);
 		list_free(recheck);

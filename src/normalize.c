@@ -794,7 +794,7 @@ scan_number_window(Relation rel, NormalizeState *state, int64 start)
 						   CStringGetTextDatum(format_customer_number(end)));
 
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, &dirty, 2, 0);
+	scan = index_beginscan(rel, idx, &dirty, NULL, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{

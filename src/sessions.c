@@ -103,8 +103,7 @@ static SPIPlanPtr get_plan(KeptPlan *kp, Oid nsp, const char *fmt,
 static char *qualified(Oid nsp, const char *relname);
 static char *new_token(void);
 static Datum session_token_arg(FunctionCallInfo fcinfo);
-static void report_unusable_session(Oid nsp, Datum token)
-			pg_attribute_noreturn();
+pg_noreturn static void report_unusable_session(Oid nsp, Datum token);
 static Oid	require_pg_cron(void);
 static void validate_schedule(const char *schedule);
 static int	cron_value(const char **pp, const char *end,
