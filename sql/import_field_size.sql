@@ -43,8 +43,17 @@ SELECT status, success_count, error_count FROM import_batches WHERE id = :'batch
 SELECT sqlstate, error_message FROM import_errors WHERE batch_id = :'batch';
 SELECT count(*) AS imported FROM ame_customers WHERE company_name = 'F-far';
 ROLLBACK;
+-- below the minimum: refused, the setting unchanged.  (PostgreSQL words
+-- the range in its message differently across majors, "(1024 .. 67108864)"
+-- on 15, "(1024 B .. 67108864 B)" from 16: the range is read from
+-- pg_settings instead.)
+\set VERBOSITY sqlstate
 SET ame.import_max_field_size = 100;
+\set VERBOSITY terse
 \echo :LAST_ERROR_SQLSTATE
+SHOW ame.import_max_field_size;
+SELECT min_val, max_val, unit FROM pg_settings
+WHERE name = 'ame.import_max_field_size';
 RESET ame.import_max_field_size;
 
 -- a field of exactly ame.import_max_field_size bytes imports, one byte

@@ -3,12 +3,19 @@
 --
 CREATE EXTENSION ame;
 
--- everything the extension owns, by kind
+-- everything the extension owns, by kind (a relation's row type and an
+-- array type come with their base object: PostgreSQL 17 lists them as
+-- members too, 15 does not, so they are left out here)
 SELECT pg_describe_object(classid, objid, 0) COLLATE "C" AS member
 FROM pg_depend
 WHERE refclassid = 'pg_extension'::regclass
   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ame')
   AND deptype = 'e'
+  AND NOT (classid = 'pg_type'::regclass AND objid IN (
+        SELECT typarray FROM pg_type WHERE typarray <> 0
+        UNION ALL
+        SELECT t.oid FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
+        WHERE c.relkind <> 'c'))
 ORDER BY 1;
 
 -- it lives in public and cannot be moved

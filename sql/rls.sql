@@ -5,6 +5,21 @@
 -- see everything.
 --
 \set VERBOSITY terse
+-- a plan as EXPLAIN (COSTS OFF) shows it, with an InitPlan's output written
+-- the same on every major: "InitPlan 1 (returns $0)" and "$0" up to
+-- PostgreSQL 16, "InitPlan 1" and "(InitPlan 1).col1" from 17
+CREATE FUNCTION pg_temp.plan(query text) RETURNS TABLE ("QUERY PLAN" text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+    line := regexp_replace(line, '^(\s*InitPlan \d+) \(returns \$\d+\)$', '\1');
+    "QUERY PLAN" := regexp_replace(line, '\(InitPlan 1\)\.col1', '$0', 'g');
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
 DELETE FROM ame_visit_sessions;
 DELETE FROM ame_visit_sessions_archive;
 
@@ -143,9 +158,9 @@ ORDER BY name;
 
 -- the identity is looked up once per statement (InitPlan), and the
 -- policy column is an index condition
-EXPLAIN (COSTS OFF) SELECT count(*) FROM ame_visit_sessions;
+SELECT * FROM pg_temp.plan('SELECT count(*) FROM ame_visit_sessions');
 SELECT count(*) FROM ame_visit_sessions;
-EXPLAIN (COSTS OFF) SELECT * FROM ame_visits WHERE status = 'scheduled';
+SELECT * FROM pg_temp.plan($$SELECT * FROM ame_visits WHERE status = 'scheduled'$$);
 RESET request.jwt.claim.sub;
 RESET ROLE;
 
