@@ -19,7 +19,8 @@
 # script) is bind-mounted at the same path, read-write, and CMD starts in the
 # caller's directory if that lies inside the tree, else in the tree's root.
 # CMD runs as root with a clean environment (HOME, PATH, LANG=C.UTF-8, TERM,
-# PG_MAJOR=MAJOR, AME_CHROOT=MAJOR and any AME_* variables of the caller).
+# PG_MAJOR=MAJOR, AME_CHROOT=MAJOR, AME_FUZZ=0 and any other AME_* variable
+# of the caller).
 #
 # All mounts are made in a private mount namespace (unshare -m), so none can
 # leak into the host even if this script is killed; a trap unmounts them and
@@ -257,11 +258,12 @@ case $cwd/ in
 	"$tree"/*) ;;
 	*) cwd=$tree ;;
 esac
-env_pass=(PG_MAJOR="$major" AME_CHROOT="$major")
+# AME_FUZZ=0: the base has no libFuzzer (scripts/setup.sh leaves it out)
+env_pass=(PG_MAJOR="$major" AME_CHROOT="$major" AME_FUZZ=0)
 [ -n "${TERM:-}" ] && env_pass+=(TERM="$TERM")
 for k in $(compgen -e); do
 	case $k in
-		AME_CHROOT*) ;;		# this script's own settings
+		AME_CHROOT* | AME_FUZZ) ;;	# this script's own settings
 		AME_*) env_pass+=("$k=${!k}") ;;
 	esac
 done

@@ -15,11 +15,12 @@ LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
 WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
 ORDER BY 1, a.attnum;
 
--- constraints, named as the seed names them
+-- constraints, named as the seed names them (NOT NULL is in the column
+-- list above; PostgreSQL 18 also records it here, as contype 'n')
 SELECT conrelid::regclass::text COLLATE "C" AS tbl, conname COLLATE "C",
        contype, pg_get_constraintdef(oid) AS definition
 FROM pg_constraint
-WHERE connamespace = 'public'::regnamespace
+WHERE connamespace = 'public'::regnamespace AND contype <> 'n'
 ORDER BY 1, 2;
 
 -- indexes
