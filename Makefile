@@ -26,7 +26,7 @@ DATA = ame--1.0.sql ame--1.0--1.1.sql ame--1.1.sql ame--1.1--1.2.sql
 PGFILEDESC = "ame - field-service data layer"
 
 # pg_regress: install first and uninstall last; each area's files between
-REGRESS_CORE = schema identity normalize updated_at views trigger_misuse settings \
+REGRESS_CORE = schema fk_restrict identity normalize updated_at views trigger_misuse settings \
 	search_path other_schema
 REGRESS_SESSIONS = sessions cleanup rls realtime realtime_bulk realtime_mute cron
 REGRESS_AUDIT = audit audit_history audit_batch
@@ -42,7 +42,7 @@ ISOLATION_OPTS = --inputdir=. --outputdir=output_iso
 # trip -Wunused-parameter, so that one (and only that one) is silenced.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter
 
-EXTRA_CLEAN = results output_iso regression.diffs regression.out
+EXTRA_CLEAN = results output_iso regression.diffs regression.out .built-for
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -58,3 +58,12 @@ valgrind-check:
 	bash scripts/valgrind.sh
 sqlsmith-check:
 	bash scripts/sqlsmith.sh
+
+# The tree is shared with the chroots of other majors (scripts/pg-chroot.sh):
+# objects built against another major's headers are stale, though make would
+# think them up to date.  .built-for names the major they were built for; it
+# is rewritten (and so rebuilds them) only when the major changes.
+$(OBJS) $(patsubst %.o,%.bc,$(OBJS)): .built-for
+.built-for: check-built-for
+	@echo $(MAJORVERSION) | cmp -s - $@ || echo $(MAJORVERSION) > $@
+.PHONY: check-built-for

@@ -51,13 +51,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Objects built for another major (the tree is shared with the chroots of
-# scripts/pg-chroot.sh) look up to date to make: start clean instead.
-if [ "$(cat .build-major 2>/dev/null)" != "$PG_MAJOR" ]; then
-	make -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
-	echo "$PG_MAJOR" >.build-major
-fi
-
 echo "setup: building and installing ame for PostgreSQL $PG_MAJOR"
 make -s PG_CONFIG="$PG_CONFIG"
 make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
