@@ -131,6 +131,14 @@ cleanup() {
 	local i
 	unmount_all
 	for i in "${scratch[@]}"; do
+		# never delete through a mount that is still there (the project
+		# tree's bind mount is on the same file system, which
+		# --one-file-system alone would not notice)
+		if awk -v d="$i" '$5 == d || index($5, d "/") == 1 { found = 1 } END { exit !found }' \
+			/proc/self/mountinfo; then
+			log "not removing $i: something is still mounted under it"
+			continue
+		fi
 		rm -rf --one-file-system "$i"
 	done
 	scratch=()
