@@ -190,7 +190,9 @@ build_base() {
 	scratch+=("$tmp")
 	log "building $name from $mirror (once; cached in $base)"
 	# minbase: apt and dpkg only; the packages come with apt below, which
-	# resolves dependencies properly.
+	# resolves dependencies properly.  debootstrap verifies the Release
+	# file's signature but not its Valid-Until, so sid's stale Release needs
+	# no workaround here (only apt, below, checks it).
 	debootstrap --variant=minbase --components=main "$suite" "$tmp" "$mirror" \
 		>"$cache/.$name.debootstrap.log" 2>&1 \
 		|| { tail -30 "$cache/.$name.debootstrap.log" >&2; die "debootstrap of $suite failed (log: $cache/.$name.debootstrap.log)"; }
