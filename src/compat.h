@@ -115,6 +115,16 @@ typedef void JsonActionResult;
 #endif
 
 /*
+ * The largest decimal exponent numeric_in accepts (either sign): PG 16's
+ * rewritten parser takes INT_MAX / 2 itself, PG 15 stops one below.
+ */
+#if PG_VERSION_NUM >= 160000
+#define AME_NUMERIC_MAX_EXPONENT	(PG_INT32_MAX / 2)
+#else
+#define AME_NUMERIC_MAX_EXPONENT	(PG_INT32_MAX / 2 - 1)
+#endif
+
+/*
  * PG 16: get_guc_variables() returns the array's length through its
  * argument; before, GetNumConfigOptions() gave it.
  */

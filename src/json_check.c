@@ -14,7 +14,9 @@
  * parser (with escapes decoded, so it checks them as jsonb_in does), then
  * every number token against numeric's limits:
  *
- *	- a decimal exponent within +-(INT_MAX / 2), as numeric_in requires;
+ *	- a decimal exponent within +-AME_NUMERIC_MAX_EXPONENT (about INT_MAX / 2;
+ *	  the exact bound differs between majors, see compat.h), as numeric_in
+ *	  requires;
  *	- a display scale (digits after the point, less the exponent) of at
  *	  most NUMERIC_DSCALE_MAX (16383);
  *	- a weight of the first nonzero base-10000 digit within int16, so at
@@ -38,7 +40,6 @@
 #define AME_JSON_MAX_DEPTH	100
 
 /* numeric's limits (utils/numeric.h and numeric.c) */
-#define NUMERIC_EXPONENT_LIMIT	(PG_INT32_MAX / 2)
 #define NUMERIC_DSCALE_LIMIT	0x3FFF
 #define NUMERIC_WEIGHT_LIMIT	PG_INT16_MAX
 #define NBASE_DIGITS			4
@@ -197,7 +198,7 @@ number_ok(const char *p, const char *end)
 		for (; p < end && *p >= '0' && *p <= '9'; p++)
 		{
 			exponent = exponent * 10 + (*p - '0');
-			if (exponent >= NUMERIC_EXPONENT_LIMIT)
+			if (exponent > AME_NUMERIC_MAX_EXPONENT)
 				return false;
 		}
 		if (negative)

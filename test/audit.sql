@@ -418,8 +418,10 @@ SELECT is((SELECT array_agg(k ORDER BY k) FROM pg_temp.ctx_values
 SELECT is((SELECT array_agg(k ORDER BY k) FROM pg_temp.ctx_values
            WHERE CASE WHEN pg_temp.jsonb_accepts(v) THEN stored IS DISTINCT FROM v::jsonb END),
           NULL, 'a value jsonb accepts is stored as that JSON');
+-- 0e1073741823 (an exponent of INT_MAX / 2) is valid from PostgreSQL 16 on
 SELECT is((SELECT count(*) FILTER (WHERE pg_temp.jsonb_accepts(v)) || '/' || count(*) FROM pg_temp.ctx_values),
-          '12/30', '(12 of the 30 values are valid jsonb)');
+          CASE WHEN current_setting('server_version_num')::int >= 160000 THEN '13/30' ELSE '12/30' END,
+          '(12 of the 30 values are valid jsonb on PostgreSQL 15, 13 from 16)');
 SELECT is((SELECT n FROM public.audit_ctx), 30, 'the table holds every write');
 RESET ame.audit_context;
 
