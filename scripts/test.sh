@@ -4,13 +4,42 @@
 # failures' diffs and ends with the line "N passed, N failed"; exits
 # non-zero when anything failed.
 #
-# PG_MAJOR picks the PostgreSQL major (default 15, this machine's own).
-# Another major runs in a Debian chroot that has it (scripts/pg-chroot.sh),
-# e.g. `PG_MAJOR=17 bash scripts/test.sh`; there the fuzz test, which does
+# Without PG_MAJOR it runs the whole suite on every supported major in
+# turn: 15 on this machine, 17 (Debian trixie) and 18 (Debian sid) in
+# cached Debian chroots (scripts/pg-chroot.sh), and ends with one line that
+# counts them all.  PG_MAJOR=17 bash scripts/test.sh runs one major alone;
+# AME_MAJORS="15 18" picks a subset.  In a chroot the fuzz test, which does
 # not depend on the server, is left to the host's run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
+
+if [ -z "${PG_MAJOR:-}" ] && [ -z "${AME_CHROOT:-}" ]; then
+	passed=0; failed=0; summary=""
+	for major in ${AME_MAJORS:-15 17 18}; do
+		start=$(date +%s)
+		out=$(mktemp /tmp/ame-test-major.XXXXXX)
+		echo "=== PostgreSQL $major"
+		# each major's own closing line is renamed, so that only the
+		# last line of this script reads "N passed, N failed"
+		PG_MAJOR=$major bash "$0" 2>&1 | tee "$out" |
+			sed -E "s/^([0-9]+ passed, [0-9]+ failed)$/== PostgreSQL $major alone: \1/"
+		line=$(tail -1 "$out")
+		rm -f "$out"
+		if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+			p=${BASH_REMATCH[1]}; f=${BASH_REMATCH[2]}
+		else
+			p=0; f=1; line="no result (the run died)"
+		fi
+		passed=$((passed + p)); failed=$((failed + f))
+		summary+="PostgreSQL $major: $line in $(( $(date +%s) - start )) s"$'\n'
+	done
+	echo "=== all majors"
+	printf '%s' "$summary"
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit
+fi
 export PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 
