@@ -34,6 +34,8 @@ CREATE TRIGGER ame_visit_progress_realtime_statement
 CREATE TRIGGER device_inventory_realtime_statement
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.device_inventory
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();
+
+--
 -- Owner-only means owner-only (small): ame_enable_audit, ame_disable_audit
 -- (and, in C, ame_purge_audit_logs and the schedule functions) first call
 -- ame_require_owner(), so an owner who grants EXECUTE hands out nothing.
@@ -374,3 +376,12 @@ BEGIN
 	END LOOP;
 END
 $maint$;
+
+--
+-- Audit after a restore or a logical-replication cut-over: the audit
+-- trigger makes sure, once per transaction, that the log's sequence is past
+-- the highest seq in the log; this index makes that one probe.
+--
+
+CREATE INDEX ame_audit_logs_seq_idx
+	ON @extschema@.ame_audit_logs (seq);

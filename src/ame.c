@@ -201,18 +201,36 @@ ame_required_column(TupleDesc tupdesc, const char *relname,
  * ame_restore_signalled
  *		True when the session signals a restore (pg_restore connects with
  *		application_name = 'pg_restore', a plain-format dump script sets
- *		row_security = off) and the current user may give that signal for
- *		rel: its owner (or a member of the owning role) or a superuser, who
- *		could bypass the triggers anyway.  Any role can set both settings,
- *		so for anyone else they mean nothing.
+ *		row_security = off) and may give that signal for rel: see
+ *		ame_restore_session(), with rel's owner.
  */
 bool
 ame_restore_signalled(Relation rel)
 {
+	return ame_restore_session(rel->rd_rel->relowner);
+}
+
+/*
+ * ame_restore_session
+ *		True when the session signals a restore and both the current user
+ *		and the role the session runs as (the role SET ROLE chose, else the
+ *		session's: the login role, or the one a superuser's SET SESSION
+ *		AUTHORIZATION chose, as pg_restore --use-set-session-authorization
+ *		does) have the privileges of owner: the owner, a member of the
+ *		owning role, or a superuser, who could bypass the triggers anyway.
+ *		Any role can set both settings, so for anyone else they mean
+ *		nothing; requiring the session's role too means that a SECURITY
+ *		DEFINER function of the owner, called by someone else who set a
+ *		signal, is not taken for a restore.  Cheap when no signal is set.
+ */
+bool
+ame_restore_session(Oid owner)
+{
 	if (row_security &&
 		(application_name == NULL || strcmp(application_name, "pg_restore") != 0))
 		return false;
-	return has_privs_of_role(GetUserId(), rel->rd_rel->relowner);
+	return has_privs_of_role(GetUserId(), owner) &&
+		has_privs_of_role(GetOuterUserId(), owner);
 }
 
 static const char *

@@ -52,6 +52,7 @@ extern AttrNumber ame_required_column(TupleDesc tupdesc, const char *relname,
 									  const char *funcname, const char *colname,
 									  Oid typid);
 extern bool ame_restore_signalled(Relation rel);
+extern bool ame_restore_session(Oid owner);
 
 /* identity.c: who is acting, by the JWT claim GUCs */
 

@@ -47,6 +47,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
@@ -59,6 +60,7 @@
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "pgtime.h"
+#include "replication/logicalworker.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -73,6 +75,7 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -86,11 +89,13 @@ typedef struct AuditState
 	Oid			nspid;			/* the extension's schema */
 	Oid			logrelid;
 	Oid			seqid;
+	Oid			logowner;		/* the log's owner */
 	Jsonb	   *context;		/* built once per statement */
 	const char *context_bad_claim;	/* the bad claim it records, if any */
 } AuditState;
 
 static bool purge_in_progress = false;
+static bool restore_noted = false;
 
 /* last UUIDv7 handed out by this backend, to keep them increasing */
 static uint64 uuid_last_ms = 0;
@@ -98,6 +103,7 @@ static uint32 uuid_counter = 0;
 
 static Jsonb *finish_object(JsonbParseState **state);
 static AuditState *get_state(FunctionCallInfo fcinfo);
+static void note_restore_session(void);
 static Jsonb *build_context(const AmeIdentity *id);
 static void push_string_pair(JsonbParseState **state, const char *key,
 							 const char *value);
@@ -147,6 +153,19 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 	trigdata = (TriggerData *) fcinfo->context;
 	rel = trigdata->tg_relation;
 	tupdesc = RelationGetDescr(rel);
+
+	/*
+	 * A restore loads rows whose history came with the dump (or was never
+	 * written, for rows loaded with triggers off): it adds none.  Only a
+	 * session with the log owner's privileges counts (see
+	 * ame_restore_session()).
+	 */
+	state = get_state(fcinfo);
+	if (ame_restore_session(state->logowner))
+	{
+		note_restore_session();
+		return PointerGetDatum(NULL);
+	}
 
 	info = ame_audit_relinfo(rel);
 	if (info->id_attnum == 0)
@@ -223,10 +242,7 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 			ame_audit_set_pair(&oldpairs[col->pair], info, col, oldvals[a], oldnulls[a]);
 	}
 
-	state = get_state(fcinfo);
 	w = ame_audit_writer(state->logrelid, state->seqid);
-	if (ame_audit_writer_skips(w))
-		return PointerGetDatum(NULL);
 
 	/* the row's id: the new one, or the old one of a deleted row */
 	idcol = info->id_attnum;
@@ -306,7 +322,8 @@ audit_trigger_function(PG_FUNCTION_ARGS)
  * ame_audit_log_guard() RETURNS trigger
  *		BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE (statement) on
  *		ame_audit_logs, enabled ALWAYS: the log is append-only.  Only the
- *		DELETEs of ame_purge_audit_logs() pass.
+ *		DELETEs of ame_purge_audit_logs() pass, and the row changes a
+ *		logical-replication subscriber applies.
  */
 Datum
 ame_audit_log_guard(PG_FUNCTION_ARGS)
@@ -323,6 +340,22 @@ ame_audit_log_guard(PG_FUNCTION_ARGS)
 	if (purge_in_progress && TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
 		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		return PointerGetDatum(trigdata->tg_trigtuple);
+
+	/*
+	 * A logical-replication subscriber of the log applies what its
+	 * publisher did, whose own guard let only its purge through: refusing
+	 * the replicated rows would stop the subscription for good (the apply
+	 * worker would retry the same change forever).  Only a role with the
+	 * log owner's privileges can make a subscription apply to the log.  A
+	 * TRUNCATE is never the purge's, and stays refused.
+	 */
+	if (IsLogicalWorker() && TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+	{
+		if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+			return PointerGetDatum(trigdata->tg_trigtuple);
+		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+			return PointerGetDatum(trigdata->tg_newtuple);
+	}
 
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -433,13 +466,15 @@ finish_object(JsonbParseState **state)
 
 /*
  * get_state
- *		Per-statement state: where the extension's log and sequence are.
- *		The function's own schema is the extension's.
+ *		Per-statement state: where the extension's log and sequence are,
+ *		and who owns the log.  The function's own schema is the
+ *		extension's.
  */
 static AuditState *
 get_state(FunctionCallInfo fcinfo)
 {
 	AuditState *state = (AuditState *) fcinfo->flinfo->fn_extra;
+	HeapTuple	tuple;
 
 	if (state != NULL)
 		return state;
@@ -454,8 +489,30 @@ get_state(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("audit log \"%s.%s\" or its sequence does not exist",
 						get_namespace_name(state->nspid), LOG_NAME)));
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(state->logrelid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", state->logrelid);
+	state->logowner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
 	fcinfo->flinfo->fn_extra = state;
 	return state;
+}
+
+/*
+ * note_restore_session
+ *		Say once per session, in the server log, that a restore is not
+ *		audited.
+ */
+static void
+note_restore_session(void)
+{
+	if (restore_noted)
+		return;
+	restore_noted = true;
+	ereport(LOG,
+			(errmsg("ame: this session restores a dump: the rows it loads are not audited"),
+			 errdetail("row_security is off or application_name is \"pg_restore\", and role \"%s\" has the privileges of the audit log's owner.",
+					   GetUserNameFromId(GetOuterUserId(), false))));
 }
 
 /*

@@ -101,7 +101,6 @@ extern Jsonb *ame_audit_pairs_to_jsonb(JsonbPair *pairs, int npairs);
 typedef struct AuditWriter AuditWriter;
 
 extern AuditWriter *ame_audit_writer(Oid logrelid, Oid seqid);
-extern bool ame_audit_writer_skips(AuditWriter *w);
 extern void ame_audit_write_row(AuditWriter *w, Datum *values, bool *nulls);
 
 #endif							/* AME_AUDIT_H */

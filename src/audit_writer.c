@@ -13,12 +13,15 @@
 
 
 #include "access/genam.h"
+#include "access/skey.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/sysattr.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
@@ -45,6 +48,7 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "storage/lmgr.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -86,7 +90,6 @@ typedef struct AuditWriter
 	Oid			seqid;
 	Oid			owner;
 	bool		stale;
-	bool		skip;			/* a restore is under way: write nothing */
 	EState	   *estate;
 	ResultRelInfo *rri;			/* relation and index descs open only while
 								 * a row is written */
@@ -148,7 +151,8 @@ static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							 SubTransactionId parentSubid, void *arg);
 static void open_writer(Oid logrelid, Oid seqid);
 static void close_writer(void);
-static bool log_is_behind(AuditWriter *w, Relation rel);
+static void catch_up_sequence(AuditWriter *w, Relation rel);
+static bool log_max_seq(AuditWriter *w, Relation rel, int64 *maxseq);
 static bool rows_need_checks(AuditWriter *w, Relation rel);
 static bool same_row_type(TupleDesc a, TupleDesc b);
 static bool batch_takes(SubTransactionId subid, AuditWriter *w);
@@ -307,7 +311,7 @@ open_writer(Oid logrelid, Oid seqid)
 		}
 		w->check_rows = checks_needed;
 		w->slots = palloc0(AUDIT_BATCH_ROWS * sizeof(TupleTableSlot *));
-		w->skip = log_is_behind(w, rel);
+		catch_up_sequence(w, rel);
 
 		/* keep the locks and the index information, not the references */
 		w->indexoids = palloc(Max(w->rri->ri_NumIndices, 1) * sizeof(Oid));
@@ -370,23 +374,29 @@ close_writer(void)
 }
 
 /*
- * log_is_behind
- *		pg_dump loads the log before the audited tables and sets sequences
- *		only after all data, so during a restore the log already holds rows
- *		while its sequence has never been called.  Audit rows written then
- *		(for the rows being restored) would reuse seq values; write none.
- *		Only a restore leaves this state: only the owner can move the
- *		sequence.
+ * catch_up_sequence
+ *		Make sure that the log's sequence is past the highest seq in the
+ *		log, so that no seq repeats.  Ordinarily it is, every row having
+ *		taken its seq from it; but a restore sets the sequence to the value
+ *		dumped, which is behind the restored rows when the source's was
+ *		(a subscriber's, say), and a logical-replication subscriber receives
+ *		the log's rows but not its sequence.  Run once per transaction,
+ *		before its first log row, as the log's owner: the highest seq is one
+ *		probe of the btree on seq (see log_max_seq), the sequence one read.
+ *		Only when the sequence is behind is it moved, never backwards,
+ *		under a lock that lets one session at a time move it.
  */
-static bool
-log_is_behind(AuditWriter *w, Relation rel)
+static void
+catch_up_sequence(AuditWriter *w, Relation rel)
 {
 	Oid			save_userid;
 	int			save_sec_context;
-	volatile bool called = false;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	bool		nonempty;
+	int64		highest;
+	volatile int64 maxseq;
+
+	if (!log_max_seq(w, rel, &highest))
+		return;
+	maxseq = highest;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(w->owner,
@@ -394,40 +404,119 @@ log_is_behind(AuditWriter *w, Relation rel)
 	PG_TRY();
 	{
 		LOCAL_FCINFO(fc, 1);
+		Datum		last;
 
 		InitFunctionCallInfoData(*fc, NULL, 1, InvalidOid, NULL, NULL);
 		fc->args[0].value = ObjectIdGetDatum(w->seqid);
 		fc->args[0].isnull = false;
-		(void) pg_sequence_last_value(fc);
-		called = !fc->isnull;
+		last = pg_sequence_last_value(fc);
+
+		/* NULL: never used since it was set; its next value is unknown here */
+		if (fc->isnull || DatumGetInt64(last) < maxseq)
+		{
+			int64		next;
+
+			/* what the next row would get (a value skipped, harmlessly) */
+			LockRelationOid(w->seqid, ShareUpdateExclusiveLock);
+			next = nextval_internal(w->seqid, false);
+			if (next <= maxseq)
+			{
+				DirectFunctionCall2(setval_oid,
+									ObjectIdGetDatum(w->seqid),
+									Int64GetDatum(maxseq));
+				ereport(LOG,
+						(errmsg("ame: sequence \"%s\" moved from %lld to %lld, past the highest seq in audit log \"%s\"",
+								get_rel_name(w->seqid), (long long) next,
+								(long long) maxseq, RelationGetRelationName(rel)),
+						 errdetail("The log holds rows that did not take their seq from this sequence (a restore or logical replication).")));
+			}
+			UnlockRelationOid(w->seqid, ShareUpdateExclusiveLock);
+		}
 	}
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
-
-	if (called)
-		return false;
-
-	slot = table_slot_create(rel, NULL);
-	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	nonempty = table_scan_getnextslot(scan, ForwardScanDirection, slot);
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-
-	if (nonempty)
-		ereport(LOG,
-				(errmsg("ame: not auditing in this transaction: \"%s\" holds rows but its sequence was never used (a restore in progress)",
-						RelationGetRelationName(rel))));
-	return nonempty;
 }
 
-/* whether the writer writes nothing (see log_is_behind) */
-bool
-ame_audit_writer_skips(AuditWriter *w)
+/*
+ * log_max_seq
+ *		The highest seq in the log, counting the rows of transactions still
+ *		in progress (a dirty snapshot); false when the log is empty.  One
+ *		probe of the btree index on seq, its last entry; the index is part
+ *		of the extension, but should it be missing, the log is scanned.
+ */
+static bool
+log_max_seq(AuditWriter *w, Relation rel, int64 *maxseq)
 {
-	return w->skip;
+	AttrNumber	attnum = w->attnum[LOG_SEQ];
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	Relation	index = NULL;
+	SnapshotData dirty;
+	bool		found = false;
+	bool		isnull;
+	Datum		value;
+	int			i;
+
+	InitDirtySnapshot(dirty);
+	*maxseq = 0;
+
+	for (i = 0; i < w->rri->ri_NumIndices && index == NULL; i++)
+	{
+		Relation	candidate = w->rri->ri_IndexRelationDescs[i];
+		Form_pg_index form = candidate->rd_index;
+
+		if (candidate->rd_rel->relam == BTREE_AM_OID &&
+			form->indisvalid && form->indkey.values[0] == attnum &&
+			heap_attisnull(candidate->rd_indextuple, Anum_pg_index_indpred,
+						   NULL))
+			index = candidate;
+	}
+
+	if (index != NULL)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+		ScanDirection dir = (index->rd_indoption[0] & INDOPTION_DESC) ?
+			ForwardScanDirection : BackwardScanDirection;
+
+		ScanKeyEntryInitialize(&key, SK_ISNULL | SK_SEARCHNOTNULL, attnum,
+							   InvalidStrategy, InvalidOid, InvalidOid,
+							   InvalidOid, (Datum) 0);
+		scan = systable_beginscan_ordered(rel, index, &dirty, 1, &key);
+		tuple = systable_getnext_ordered(scan, dir);
+		if (HeapTupleIsValid(tuple))
+		{
+			value = heap_getattr(tuple, attnum, tupdesc, &isnull);
+			if (!isnull)
+			{
+				*maxseq = DatumGetInt64(value);
+				found = true;
+			}
+		}
+		systable_endscan_ordered(scan);
+	}
+	else
+	{
+		TableScanDesc scan = table_beginscan(rel, &dirty, 0, NULL);
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			CHECK_FOR_INTERRUPTS();
+			value = slot_getattr(slot, attnum, &isnull);
+			if (!isnull && (!found || DatumGetInt64(value) > *maxseq))
+			{
+				*maxseq = DatumGetInt64(value);
+				found = true;
+			}
+		}
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	return found;
 }
 
 /*
@@ -692,9 +781,6 @@ insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows)
 	int			save_sec_context;
 	int			i;
 	int			start;
-
-	if (w->skip)
-		return;
 
 	for (i = w->nslots; i < nrows; i++)
 	{

@@ -350,6 +350,12 @@ ALTER SEQUENCE @extschema@.ame_audit_logs_seq_seq
 CREATE INDEX ame_audit_logs_record_idx
 	ON @extschema@.ame_audit_logs USING hash (record_id);
 
+-- the highest seq in one probe: the audit trigger makes sure, once per
+-- transaction, that the sequence is past it (a restore or a subscriber
+-- can leave it behind).  Not UNIQUE: a restore must never fail on it.
+CREATE INDEX ame_audit_logs_seq_idx
+	ON @extschema@.ame_audit_logs (seq);
+
 COMMENT ON TABLE @extschema@.ame_audit_logs IS
 'append-only trail of every change to audited tables';
 COMMENT ON SEQUENCE @extschema@.ame_audit_logs_seq_seq IS
