@@ -9,7 +9,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION ame;
 SET LOCAL search_path = pg_catalog, public;
 
-SELECT plan(278);
+SELECT plan(279);
 
 --
 -- tables and the sequence
@@ -243,7 +243,8 @@ FROM (VALUES
   ('device_inventory', 'device_inventory_visit_idx', ARRAY['visit_id']),
   ('system_maintenance_log', 'system_maintenance_log_performed_idx', ARRAY['performed_at']),
   ('import_errors', 'import_errors_batch_idx', ARRAY['batch_id', 'row_number']),
-  ('ame_audit_logs', 'ame_audit_logs_record_idx', ARRAY['record_id'])) AS i (tbl, idx, cols);
+  ('ame_audit_logs', 'ame_audit_logs_record_idx', ARRAY['record_id']),
+  ('ame_audit_logs', 'ame_audit_logs_seq_idx', ARRAY['seq'])) AS i (tbl, idx, cols);
 SELECT index_is_type('public', 'ame_audit_logs', 'ame_audit_logs_record_idx', 'hash',
                      'ame_audit_logs_record_idx is a hash index');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
