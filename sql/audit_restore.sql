@@ -30,9 +30,16 @@ SET application_name = 'pg_restore';
 INSERT INTO ame_customers (company_name, service_tier) VALUES ('Plain 2', 'CORE');
 RESET application_name;
 RESET SESSION AUTHORIZATION;
+-- nor in a superuser's session after SET ROLE to an ordinary role
+SET ROLE regress_ar_user;
+SET row_security = off;
+INSERT INTO ame_customers (company_name, service_tier) VALUES ('Plain 3', 'CORE');
+RESET row_security;
+RESET ROLE;
 SELECT count(*) - :log_rows AS rows_written FROM ame_audit_logs;
-SELECT new_values->>'company_name' AS audited, context->>'session_user' AS session_user
-FROM ame_audit_logs ORDER BY seq DESC LIMIT 2;
+SELECT new_values->>'company_name' AS audited, context->>'current_user' AS current_user,
+       context->>'session_user' AS session_user
+FROM ame_audit_logs ORDER BY seq DESC LIMIT 3;
 
 -- nor through a function that runs as the owner
 CREATE FUNCTION regress_ar_rename(newname text) RETURNS void
