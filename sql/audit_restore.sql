@@ -103,6 +103,16 @@ SELECT count(*) AS changes, min(seq) > :max_seq AS above_every_row,
        count(DISTINCT seq) = count(*) AS distinct_seq
 FROM ame_audit_logs WHERE new_values->>'site_name' LIKE 'tx %';
 
+-- without that index (dropped by the owner) the check scans the log, and
+-- still holds
+DROP INDEX ame_audit_logs_seq_idx;
+SELECT max(seq) AS max_seq FROM ame_audit_logs \gset
+SELECT setval('ame_audit_logs_seq_seq', 1);
+UPDATE ame_customers SET site_name = 'no index' WHERE company_name = 'Restored 1';
+SELECT seq > :max_seq AS above_every_row
+FROM ame_audit_logs WHERE new_values->>'site_name' = 'no index';
+CREATE INDEX ame_audit_logs_seq_idx ON ame_audit_logs (seq);
+
 -- the index that makes the check one probe (not UNIQUE: a restore must
 -- never fail on it)
 SELECT indexrelid::regclass AS index, indisunique, pg_get_indexdef(indexrelid) AS definition

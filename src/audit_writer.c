@@ -13,9 +13,9 @@
 
 
 #include "access/genam.h"
-#include "access/skey.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/skey.h"
 #include "access/sysattr.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -34,6 +34,7 @@
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "pgtime.h"
+#include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -48,7 +49,6 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
-#include "storage/lmgr.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
