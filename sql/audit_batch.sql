@@ -126,6 +126,85 @@ SELECT record_id = batch.uid(2400) AS nested_row, new_values ->> 'n' AS n,
 FROM batch.log WHERE new_values ->> 'n' IN ('-9', '-10')
 ORDER BY seq;
 
+-- an AFTER trigger that fires after ame_audit sees the row of its own
+-- change also inside a PL/pgSQL exception block (a subtransaction begun
+-- while the statement's rows wait); when that block fails after looking,
+-- the waiting rows are still logged, exactly once
+CREATE TABLE batch.seen_sub (n int, inside bigint, outside bigint, failed boolean);
+CREATE FUNCTION batch.probe_sub() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  inside bigint;
+  outside bigint;
+  failed boolean := false;
+BEGIN
+  BEGIN
+    SELECT count(*) INTO inside FROM batch.log
+    WHERE record_id = NEW.id AND new_values ->> 'n' = NEW.n::text;
+    IF NEW.n = -13 THEN
+      RAISE EXCEPTION 'undo the block';
+    END IF;
+  EXCEPTION WHEN raise_exception THEN
+    failed := true;
+  END;
+  SELECT count(*) INTO outside FROM batch.log
+  WHERE record_id = NEW.id AND new_values ->> 'n' = NEW.n::text;
+  INSERT INTO batch.seen_sub VALUES (NEW.n, inside, outside, failed);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER zz_probe_sub AFTER UPDATE ON batch.t
+  FOR EACH ROW EXECUTE FUNCTION batch.probe_sub();
+UPDATE batch.t SET n = -12 WHERE id IN (batch.uid(2302), batch.uid(2303), batch.uid(2304));
+UPDATE batch.t SET n = -13 WHERE id IN (batch.uid(2305), batch.uid(2306));
+DROP TRIGGER zz_probe_sub ON batch.t;
+SELECT n, failed, count(*) AS rows, min(inside) AS inside_min, max(inside) AS inside_max,
+       min(outside) AS outside_min, max(outside) AS outside_max
+FROM batch.seen_sub GROUP BY n, failed ORDER BY n DESC;
+SELECT new_values ->> 'n' AS n, count(*) AS logged, count(DISTINCT record_id) AS records,
+       count(DISTINCT seq) AS seqs
+FROM batch.log WHERE new_values ->> 'n' IN ('-12', '-13') GROUP BY 1 ORDER BY 1 DESC;
+
+-- the same with a savepoint rolled back after the rows were written inside
+-- it, two levels deep, and with one released: the statement's rows stay,
+-- once each; the rows of the rolled-back work go
+CREATE FUNCTION batch.probe_nested() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.n <> -14 THEN
+    RETURN NULL;
+  END IF;
+  BEGIN
+    BEGIN
+      RAISE NOTICE 'inner block: % logged', (SELECT count(*) FROM batch.log
+        WHERE record_id = NEW.id AND new_values ->> 'n' = '-14');
+      UPDATE batch.t SET n = -15 WHERE id = batch.uid(2399);
+      PERFORM count(*) FROM batch.log;
+      RAISE EXCEPTION 'undo the inner block';
+    EXCEPTION WHEN raise_exception THEN
+      NULL;
+    END;
+    RAISE NOTICE 'outer block: % logged', (SELECT count(*) FROM batch.log
+      WHERE record_id = NEW.id AND new_values ->> 'n' = '-14');
+    IF NEW.id = batch.uid(2308) THEN
+      RAISE EXCEPTION 'undo the outer block';
+    END IF;
+  EXCEPTION WHEN raise_exception THEN
+    NULL;
+  END;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER zz_probe_nested AFTER UPDATE ON batch.t
+  FOR EACH ROW EXECUTE FUNCTION batch.probe_nested();
+BEGIN;
+UPDATE batch.t SET n = -14 WHERE id IN (batch.uid(2307), batch.uid(2308), batch.uid(2309));
+SAVEPOINT s;
+UPDATE batch.t SET n = -16 WHERE id = batch.uid(2310);
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+DROP TRIGGER zz_probe_nested ON batch.t;
+SELECT new_values ->> 'n' AS n, count(*) AS logged, count(DISTINCT record_id) AS records,
+       count(DISTINCT seq) AS seqs
+FROM batch.log WHERE new_values ->> 'n' IN ('-14', '-15', '-16') GROUP BY 1 ORDER BY 1 DESC;
+SELECT n, count(*) FROM batch.t WHERE n IN (-14, -15, -16) GROUP BY n ORDER BY n DESC;
+
 -- a deferred audit trigger logs at commit; SET CONSTRAINTS ... IMMEDIATE
 -- logs at once
 CREATE TABLE batch.d (id uuid PRIMARY KEY, n int);
