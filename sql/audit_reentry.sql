@@ -79,8 +79,9 @@ BEGIN
   RETURN json_build_object('lo', lower($1), 'hi', upper($1));
 END $$;
 CREATE TEMP TABLE log_before AS SELECT count(*) AS n FROM reent.log;
-CREATE TEMP TABLE contexts_before AS
-  SELECT count(*) AS n FROM pg_backend_memory_contexts WHERE name = 'ame audited relation';
+CREATE TEMP TABLE contexts (at text, n bigint);
+INSERT INTO contexts
+  SELECT 'before', count(*) FROM pg_backend_memory_contexts WHERE name = 'ame audited relation';
 DO $$
 BEGIN
   FOR i IN 1 .. 20 LOOP
@@ -91,10 +92,15 @@ BEGIN
       NULL;
     END;
   END LOOP;
+  -- still in the transaction of the failed calls
+  INSERT INTO contexts
+    SELECT 'in the transaction', count(*) FROM pg_backend_memory_contexts
+    WHERE name = 'ame audited relation';
 END $$;
-SELECT (SELECT count(*) FROM pg_backend_memory_contexts WHERE name = 'ame audited relation')
-       - n AS contexts_added
-FROM contexts_before;
+INSERT INTO contexts
+  SELECT 'after', count(*) FROM pg_backend_memory_contexts WHERE name = 'ame audited relation';
+SELECT c.at, c.n - b.n AS contexts_added
+FROM contexts c, contexts b WHERE b.at = 'before' AND c.at <> 'before' ORDER BY c.at DESC;
 SELECT (SELECT count(*) FROM reent.log) - n AS log_rows_added FROM log_before;
 SELECT beta, count(*) FROM reent.t GROUP BY beta ORDER BY beta;
 SELECT attname FROM pg_attribute WHERE attrelid = 'reent.t'::regclass AND attnum > 0

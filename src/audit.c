@@ -101,6 +101,8 @@ static bool restore_noted = false;
 static uint64 uuid_last_ms = 0;
 static uint32 uuid_counter = 0;
 
+static void audit_row(FunctionCallInfo fcinfo, TriggerData *trigdata,
+					  AuditState *state, AuditRelInfo *info);
 static Jsonb *finish_object(JsonbParseState **state);
 static AuditState *get_state(FunctionCallInfo fcinfo);
 static void note_restore_session(void);
@@ -116,15 +118,51 @@ PG_FUNCTION_INFO_V1(ame_purge_audit_logs);
 /*
  * audit_trigger_function() RETURNS trigger
  *		AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW: log the change.
+ *
+ * What the trigger knows of the table stays pinned for the call: building
+ * the images runs user code (a cast to json, a type's output function)
+ * that may change the table and audit a change of it, re-entering here.
  */
 Datum
 audit_trigger_function(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata;
-	Relation	rel;
-	TupleDesc	tupdesc;
-	AuditRelInfo *info;
 	AuditState *state;
+	AuditRelInfo *info;
+	int			pin;
+
+	ame_check_trigger(fcinfo, FUNCNAME, AME_TRIG_AFTER,
+					  AME_TRIG_INSERT | AME_TRIG_UPDATE | AME_TRIG_DELETE);
+
+	trigdata = (TriggerData *) fcinfo->context;
+
+	/*
+	 * A restore loads rows whose history came with the dump (or was never
+	 * written, for rows loaded with triggers off): it adds none.  Only a
+	 * session with the log owner's privileges counts (see
+	 * ame_restore_session()).
+	 */
+	state = get_state(fcinfo);
+	if (ame_restore_session(state->logowner))
+	{
+		note_restore_session();
+		return PointerGetDatum(NULL);
+	}
+
+	info = ame_audit_relinfo_pin(trigdata->tg_relation, &pin);
+	audit_row(fcinfo, trigdata, state, info);
+	ame_audit_relinfo_unpin(pin);
+
+	return PointerGetDatum(NULL);
+}
+
+/* log one changed row, if it changed */
+static void
+audit_row(FunctionCallInfo fcinfo, TriggerData *trigdata, AuditState *state,
+		  AuditRelInfo *info)
+{
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
 	AuditWriter *w;
 	HeapTuple	oldtuple = NULL;
 	HeapTuple	newtuple = NULL;
@@ -147,27 +185,6 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int			i;
 
-	ame_check_trigger(fcinfo, FUNCNAME, AME_TRIG_AFTER,
-					  AME_TRIG_INSERT | AME_TRIG_UPDATE | AME_TRIG_DELETE);
-
-	trigdata = (TriggerData *) fcinfo->context;
-	rel = trigdata->tg_relation;
-	tupdesc = RelationGetDescr(rel);
-
-	/*
-	 * A restore loads rows whose history came with the dump (or was never
-	 * written, for rows loaded with triggers off): it adds none.  Only a
-	 * session with the log owner's privileges counts (see
-	 * ame_restore_session()).
-	 */
-	state = get_state(fcinfo);
-	if (ame_restore_session(state->logowner))
-	{
-		note_restore_session();
-		return PointerGetDatum(NULL);
-	}
-
-	info = ame_audit_relinfo(rel);
 	if (info->id_attnum == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -221,7 +238,7 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 				changed[nchanged++] = info->cols[i].name_text;
 		}
 		if (nchanged == 0)
-			return PointerGetDatum(NULL);
+			return;
 	}
 
 	/* the images; an unchanged column is converted once for both */
@@ -314,8 +331,6 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 	values[LOG_CONTEXT] = JsonbPGetDatum(state->context);
 
 	ame_audit_write_row(w, values, nulls);
-
-	return PointerGetDatum(NULL);
 }
 
 /*

@@ -56,12 +56,19 @@ typedef struct AuditColumn
 	char	   *last_string;
 } AuditColumn;
 
-/* what the trigger needs to know about an audited table */
+/*
+ * What the trigger knows about an audited table.  A call pins the entry it
+ * uses (ame_audit_relinfo_pin), since user code the call runs (a cast to
+ * json, say) can change the table and re-enter the trigger: a rebuild then
+ * makes a new entry, and the pinned one is freed once no call uses it.
+ */
 typedef struct AuditRelInfo
 {
-	Oid			relid;			/* hash key */
-	bool		valid;
-	MemoryContext cxt;			/* holds everything below */
+	Oid			relid;
+	bool		valid;			/* false: rebuild before the next call */
+	int			refcount;		/* calls using it */
+	bool		orphaned;		/* replaced: free when refcount drops to 0 */
+	MemoryContext cxt;			/* holds this and everything below */
 	AttrNumber	id_attnum;		/* 0: no usable uuid "id" column */
 	const char *id_problem;		/* why there is none */
 	int			ncols;
@@ -91,7 +98,8 @@ enum
 
 /* audit_image.c: what the trigger knows of a table, and its images */
 
-extern AuditRelInfo *ame_audit_relinfo(Relation rel);
+extern AuditRelInfo *ame_audit_relinfo_pin(Relation rel, int *pin);
+extern void ame_audit_relinfo_unpin(int pin);
 extern void ame_audit_set_pair(JsonbPair *pair, AuditRelInfo *info,
 							   AuditColumn *col, Datum value, bool isnull);
 extern Jsonb *ame_audit_pairs_to_jsonb(JsonbPair *pairs, int npairs);

@@ -53,19 +53,49 @@
 
 #include "audit.h"
 
+/* the cache: relid -> the current entry for that relation */
+typedef struct AuditRelEntry
+{
+	Oid			relid;			/* hash key */
+	AuditRelInfo *info;
+} AuditRelEntry;
+
+/*
+ * The pins of the calls under way, innermost last.  A call's pin is taken
+ * in the subtransaction then current; calls nest, so the subtransaction
+ * ids grow towards the top.  An error that unwinds calls leaves their pins
+ * here: the subtransaction (or transaction) it aborts releases them.
+ */
+typedef struct AuditPin
+{
+	AuditRelInfo *info;
+	SubTransactionId subid;
+} AuditPin;
+
 static HTAB *relinfo_hash = NULL;
 static MemoryContext audit_cache_cxt = NULL;
+static AuditPin *pins = NULL;
+static int	npins = 0;
+static int	maxpins = 0;
 
-static void register_callback(void);
+/* the relation an entry is being built for, and whether it changed since */
+static Oid	building_relid = InvalidOid;
+static bool building_invalidated = false;
+
+static void register_callbacks(void);
 static void relcache_callback(Datum arg, Oid relid);
-static void build_relinfo(AuditRelInfo *info, Relation rel);
+static void xact_callback(XactEvent event, void *arg);
+static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg);
+static void release_pins(int depth);
+static AuditRelInfo *build_relinfo(Relation rel);
 static AuditKind kind_of_type(Oid typid);
 static int	key_order(const void *a, const void *b);
 static void column_to_jsonb(AuditRelInfo *info, AuditColumn *col,
 							Datum value, bool isnull, JsonbValue *out);
 
 static void
-register_callback(void)
+register_callbacks(void)
 {
 	HASHCTL		ctl;
 
@@ -77,75 +107,187 @@ register_callback(void)
 											ALLOCSET_SMALL_SIZES);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(AuditRelInfo);
+	ctl.entrysize = sizeof(AuditRelEntry);
 	ctl.hcxt = audit_cache_cxt;
 	relinfo_hash = hash_create("ame audited relations", 16, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	maxpins = 8;
+	pins = MemoryContextAlloc(audit_cache_cxt, maxpins * sizeof(AuditPin));
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
 }
 
-/* a relation changed: forget what we knew of it (InvalidOid: of all) */
+/*
+ * A relation changed: mark what we knew of it (InvalidOid: of all) for a
+ * rebuild.  Only marked: a call may be using it.
+ */
 static void
 relcache_callback(Datum arg, Oid relid)
 {
 	HASH_SEQ_STATUS status;
-	AuditRelInfo *info;
+	AuditRelEntry *entry;
 
+	if (relid == InvalidOid || relid == building_relid)
+		building_invalidated = true;
 	if (relinfo_hash == NULL)
 		return;
 	if (relid != InvalidOid)
 	{
-		info = hash_search(relinfo_hash, &relid, HASH_FIND, NULL);
-		if (info)
-			info->valid = false;
+		entry = hash_search(relinfo_hash, &relid, HASH_FIND, NULL);
+		if (entry && entry->info)
+			entry->info->valid = false;
 		return;
 	}
 	hash_seq_init(&status, relinfo_hash);
-	while ((info = hash_seq_search(&status)) != NULL)
-		info->valid = false;
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->info)
+			entry->info->valid = false;
 }
 
+/* at the end of the transaction no call is under way: release every pin */
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			release_pins(0);
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * A subtransaction that aborts has unwound every call that began in it or
+ * in one of its children: their pins go.
+ */
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	int			depth = npins;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	while (depth > 0 && pins[depth - 1].subid >= mySubid)
+		depth--;
+	release_pins(depth);
+}
+
+/* release the pins above depth; free the replaced entries no call uses */
+static void
+release_pins(int depth)
+{
+	while (npins > depth)
+	{
+		AuditRelInfo *info = pins[--npins].info;
+
+		if (--info->refcount == 0 && info->orphaned)
+			MemoryContextDelete(info->cxt);
+	}
+}
+
+/*
+ * ame_audit_relinfo_pin
+ *		What the trigger knows of this relation, (re)built if it changed,
+ *		pinned until ame_audit_relinfo_unpin(*pin): it stays whole while
+ *		the call uses it, whatever user code the call runs.
+ */
 AuditRelInfo *
-ame_audit_relinfo(Relation rel)
+ame_audit_relinfo_pin(Relation rel, int *pin)
 {
 	Oid			relid = RelationGetRelid(rel);
+	AuditRelEntry *entry;
 	AuditRelInfo *info;
 	bool		found;
 
-	register_callback();
-	info = hash_search(relinfo_hash, &relid, HASH_ENTER, &found);
+	register_callbacks();
+	entry = hash_search(relinfo_hash, &relid, HASH_ENTER, &found);
 	if (!found)
+		entry->info = NULL;
+	if (entry->info == NULL || !entry->info->valid)
 	{
-		info->valid = false;
-		info->cxt = NULL;
+		AuditRelInfo *old = entry->info;
+
+		/*
+		 * Build first: an error leaves the old entry as it was.  A change
+		 * of the relation seen while building (the catalog lookups take in
+		 * invalidations) leaves the new entry marked for a rebuild.
+		 */
+		building_relid = relid;
+		building_invalidated = false;
+		info = build_relinfo(rel);
+		building_relid = InvalidOid;
+		if (building_invalidated)
+			info->valid = false;
+		entry = hash_search(relinfo_hash, &relid, HASH_FIND, NULL);
+		Assert(entry != NULL);
+		entry->info = info;
+		if (old != NULL)
+		{
+			if (old->refcount > 0)
+				old->orphaned = true;
+			else
+				MemoryContextDelete(old->cxt);
+		}
 	}
-	if (!info->valid)
-		build_relinfo(info, rel);
+	info = entry->info;
+
+	if (npins == maxpins)
+	{
+		pins = repalloc(pins, 2 * maxpins * sizeof(AuditPin));
+		maxpins *= 2;
+	}
+	pins[npins].info = info;
+	pins[npins].subid = GetCurrentSubTransactionId();
+	*pin = npins++;
+	info->refcount++;
 	return info;
+}
+
+/*
+ * ame_audit_relinfo_unpin
+ *		The call is done with its entry.  Pins above its own can only be
+ *		left by calls an error unwound: they go too.
+ */
+void
+ame_audit_relinfo_unpin(int pin)
+{
+	Assert(pin >= 0 && pin < npins);
+	release_pins(pin);
 }
 
 /*
  * build_relinfo
  *		Work out the columns of an audited table and how each one becomes
- *		JSON.  Built in a fresh context, so that an error leaves the old
- *		entry (marked invalid) and no half-built one.
+ *		JSON.  Built in a context of the call's memory and handed over to
+ *		the cache only when complete, so that an error leaves nothing
+ *		behind.
  */
-static void
-build_relinfo(AuditRelInfo *info, Relation rel)
+static AuditRelInfo *
+build_relinfo(Relation rel)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	MemoryContext cxt;
 	MemoryContext oldcxt;
+	AuditRelInfo *info;
 	AuditColumn *cols;
 	int			ncols = 0;
 	AttrNumber	id_attnum = 0;
 	const char *id_problem = "It has no column \"id\" of type uuid.";
 	int			i;
 
-	cxt = AllocSetContextCreate(audit_cache_cxt, "ame audited relation",
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "ame audited relation",
 								ALLOCSET_SMALL_SIZES);
 	oldcxt = MemoryContextSwitchTo(cxt);
 
+	info = palloc0(sizeof(AuditRelInfo));
 	cols = palloc0(tupdesc->natts * sizeof(AuditColumn));
 	for (i = 0; i < tupdesc->natts; i++)
 	{
@@ -204,10 +346,7 @@ build_relinfo(AuditRelInfo *info, Relation rel)
 		pfree(sorted);
 	}
 
-	MemoryContextSwitchTo(oldcxt);
-
-	if (info->cxt)
-		MemoryContextDelete(info->cxt);
+	info->relid = RelationGetRelid(rel);
 	info->cxt = cxt;
 	info->last_cxt = AllocSetContextCreate(cxt, "ame audit last values",
 										   ALLOCSET_SMALL_SIZES);
@@ -215,12 +354,14 @@ build_relinfo(AuditRelInfo *info, Relation rel)
 	info->ncols = ncols;
 	info->id_attnum = id_attnum;
 	info->id_problem = id_problem;
-	oldcxt = MemoryContextSwitchTo(cxt);
 	info->schema_text =
 		CStringGetTextDatum(get_namespace_name(RelationGetNamespace(rel)));
 	info->table_text = CStringGetTextDatum(RelationGetRelationName(rel));
 	MemoryContextSwitchTo(oldcxt);
+
+	MemoryContextSetParent(cxt, audit_cache_cxt);
 	info->valid = true;
+	return info;
 }
 
 /* the conversion to_jsonb() would use for this (base) type */
