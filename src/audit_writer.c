@@ -7,6 +7,12 @@
  *	  extension's owner; the rows of a statement as one batch, inserted by
  *	  hooks before anything could look at the log.
  *
+ * That fast path serves the log as the install script makes it.  A log
+ * the owner has given more (a column with a default or generated, an
+ * INSERT trigger or rule, forced row security) is written through a
+ * prepared SPI INSERT instead, so that the executor honours all of it
+ * (see log_is_plain).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -95,6 +101,7 @@ typedef struct AuditWriter
 								 * a row is written */
 	Oid		   *indexoids;
 	bool		check_rows;		/* run ExecConstraints() on each row */
+	bool		plain;			/* the fast path serves it (log_is_plain) */
 	TupleDesc	tupdesc;		/* the log's row type */
 	TupleTableSlot **slots;		/* for a batch; made as needed */
 	int			nslots;
@@ -106,24 +113,35 @@ typedef struct AuditWriter
  * as a batch (heap_multi_insert(), one WAL record per page) costs much less
  * than one insert per row.  The rows wait only while nothing could look at
  * the log: they are inserted before any query starts (ExecutorStart), when
- * a query ends (ExecutorFinish), around every utility command, before a
- * subtransaction or the transaction commits, and when the batch is full.
- * Each row keeps the command id of its trigger call, so it is visible to
- * exactly the queries that would have seen an immediate insert.  All rows
- * of a batch belong to one subtransaction: a row audited in another one
- * (a subtransaction begun while the batch waits) is inserted at once, and
- * the batch is dropped if its subtransaction aborts.
+ * a query ends (ExecutorFinish), around every utility command, before the
+ * transaction commits, and when the batch is full.  Each row keeps the
+ * command id of its trigger call, so it is visible to exactly the queries
+ * that would have seen an immediate insert.
+ *
+ * All rows of a batch belong to one subtransaction, its owner: they go if
+ * it aborts, and pass to its parent if it commits.  A subtransaction begun
+ * while a batch waits (a PL/pgSQL exception block in another trigger of
+ * the statement) inserts the batch at its first query like any other, so
+ * that the query sees the rows; but rows inserted then carry that
+ * subtransaction's xid and would vanish with it.  So the batch is kept,
+ * held by that subtransaction: when it commits, the rows are the owner's
+ * for good (the batch goes, or passes to the parent as its holder); when it
+ * aborts, the batch waits again, for the owner's next query.  (Not at the
+ * start of the subtransaction: an error raised there, as a refused row
+ * would raise it, is not one its caller can handle.)
  */
 #define AUDIT_BATCH_ROWS	1000
 #define AUDIT_BATCH_BYTES	(8 * 1024 * 1024)
 
 typedef struct AuditPending
 {
+	struct AuditPending *next;	/* in the list of waiting or held batches */
 	MemoryContext cxt;			/* the formed rows; in TopTransactionContext */
 	Oid			logrelid;
 	Oid			seqid;
 	TupleDesc	tupdesc;		/* the row type they were formed for */
 	SubTransactionId subid;		/* whose rows these are */
+	SubTransactionId holder;	/* held: inserted in this subtransaction */
 	int			nrows;
 	Size		bytes;
 	HeapTuple	rows[AUDIT_BATCH_ROWS];
@@ -135,7 +153,13 @@ static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static AuditWriter *writer = NULL;
-static AuditPending *pending = NULL;
+static AuditPending *pending = NULL;	/* the batch new rows join */
+static AuditPending *waiting = NULL;	/* older batches, back from a holder */
+static AuditPending *held = NULL;	/* batches inserted by a holder */
+
+/* the slow path's INSERT, kept across transactions (see slow_plan_for) */
+static SPIPlanPtr slow_plan = NULL;
+static Oid	slow_plan_relid = InvalidOid;
 
 /* whether the log's constraints need a check per row (see rows_need_checks) */
 static Oid	checks_decided_for = InvalidOid;
@@ -154,11 +178,19 @@ static void close_writer(void);
 static void catch_up_sequence(AuditWriter *w, Relation rel);
 static bool log_max_seq(AuditWriter *w, Relation rel, int64 *maxseq);
 static bool rows_need_checks(AuditWriter *w, Relation rel);
+static bool log_is_plain(AuditWriter *w, Relation rel);
 static bool same_row_type(TupleDesc a, TupleDesc b);
+static AuditPending *new_batch(void);
+static void free_batch(AuditPending *b);
 static bool batch_takes(SubTransactionId subid, AuditWriter *w);
 static void flush_pending(void);
+static void flush_batch(AuditPending *b, SubTransactionId cur);
 static void insert_log_rows(AuditWriter *w, HeapTuple *rows,
-							CommandId *cids, int nrows);
+							CommandId *cids, int nrows, bool keep);
+static void insert_rows_spi(AuditWriter *w, TupleDesc tupdesc,
+							HeapTuple *rows, int nrows);
+static void insert_row_spi(AuditWriter *w, Datum *values, bool *nulls);
+static SPIPlanPtr slow_plan_for(AuditWriter *w);
 
 static void
 register_callbacks(void)
@@ -204,6 +236,8 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			writer = NULL;
 			pending = NULL;
+			waiting = NULL;
+			held = NULL;
 			flushing = false;
 			inserting = false;
 			break;
@@ -211,27 +245,73 @@ xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * A subtransaction that commits inserts its waiting rows first; one that
- * aborts takes them with it.
+ * A subtransaction that commits hands its waiting rows to its parent, and
+ * the batches it holds are its owner's for good.  One that aborts takes
+ * its own rows with it (and those of its children: they ended before it),
+ * and the batches it held wait again.
  */
 static void
 subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				 SubTransactionId parentSubid, void *arg)
 {
-	if (pending == NULL || pending->nrows == 0 || pending->subid != mySubid)
-		return;
-	switch (event)
+	AuditPending **link;
+	AuditPending *b;
+
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
-		case SUBXACT_EVENT_PRE_COMMIT_SUB:
-			flush_pending();
-			break;
-		case SUBXACT_EVENT_ABORT_SUB:
+		if (pending != NULL && pending->subid == mySubid)
+			pending->subid = parentSubid;
+		for (b = waiting; b != NULL; b = b->next)
+			if (b->subid == mySubid)
+				b->subid = parentSubid;
+		for (link = &held; (b = *link) != NULL;)
+		{
+			if (b->holder == mySubid && b->subid == parentSubid)
+			{
+				*link = b->next;
+				free_batch(b);
+				continue;
+			}
+			if (b->holder == mySubid)
+				b->holder = parentSubid;
+			link = &b->next;
+		}
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		if (pending != NULL && pending->subid >= mySubid)
+		{
 			pending->nrows = 0;
 			pending->bytes = 0;
 			MemoryContextReset(pending->cxt);
-			break;
-		default:
-			break;
+		}
+		for (link = &waiting; (b = *link) != NULL;)
+		{
+			if (b->subid >= mySubid)
+			{
+				*link = b->next;
+				free_batch(b);
+				continue;
+			}
+			link = &b->next;
+		}
+		for (link = &held; (b = *link) != NULL;)
+		{
+			if (b->holder >= mySubid)
+			{
+				*link = b->next;
+				if (b->subid >= mySubid)
+					free_batch(b);
+				else
+				{
+					b->holder = InvalidSubTransactionId;
+					b->next = waiting;
+					waiting = b;
+				}
+				continue;
+			}
+			link = &b->next;
+		}
 	}
 }
 
@@ -310,6 +390,7 @@ open_writer(Oid logrelid, Oid seqid)
 			checks_decided_for = logrelid;
 		}
 		w->check_rows = checks_needed;
+		w->plain = log_is_plain(w, rel);
 		w->slots = palloc0(AUDIT_BATCH_ROWS * sizeof(TupleTableSlot *));
 		catch_up_sequence(w, rel);
 
@@ -599,9 +680,65 @@ rows_need_checks(AuditWriter *w, Relation rel)
 }
 
 /*
+ * log_is_plain
+ *		Whether the fast path writes the log exactly as an INSERT of the
+ *		trigger's columns would: no other column with a default, identity
+ *		or generated value (a column without one is NULL either way), none
+ *		of ours generated, no INSERT trigger (foreign keys and deferrable
+ *		unique constraints are triggers too), no INSERT rule, no row
+ *		security that binds the owner.  Constraints and indexes the fast
+ *		path checks itself.  Decided whenever the writer is opened: once
+ *		per transaction, again after the log's relcache entry changes.
+ */
+static bool
+log_is_plain(AuditWriter *w, Relation rel)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	TriggerDesc *trig = rel->trigdesc;
+	int			i;
+	int			j;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		bool		ours = false;
+
+		if (att->attisdropped)
+			continue;
+		for (j = 0; j < LOG_NCOLS; j++)
+			if (w->attnum[j] == att->attnum)
+				ours = true;
+		if (att->attgenerated != '\0' ||
+			(!ours && (att->atthasdef || att->attidentity != '\0')))
+			return false;
+	}
+
+	if (trig != NULL &&
+		(trig->trig_insert_before_row || trig->trig_insert_after_row ||
+		 trig->trig_insert_instead_row ||
+		 trig->trig_insert_before_statement ||
+		 trig->trig_insert_after_statement ||
+		 trig->trig_insert_new_table))
+		return false;
+
+	if (rel->rd_rules != NULL)
+	{
+		for (i = 0; i < rel->rd_rules->numLocks; i++)
+			if (rel->rd_rules->rules[i]->event == CMD_INSERT)
+				return false;
+	}
+
+	if (rel->rd_rel->relrowsecurity && rel->rd_rel->relforcerowsecurity)
+		return false;
+
+	return true;
+}
+
+/*
  * ame_audit_write_row
- *		Add one log row to the batch (see AuditPending), or insert it now
- *		when the batch belongs to an enclosing subtransaction.
+ *		Add one log row to the batch (see AuditPending); or insert it now
+ *		when no batch can take it; or, for a log the fast path does not
+ *		serve, through SPI.
  */
 void
 ame_audit_write_row(AuditWriter *w, Datum *values, bool *nulls)
@@ -632,35 +769,37 @@ ame_audit_write_row(AuditWriter *w, Datum *values, bool *nulls)
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("cannot audit a change made while a row is written to the audit log"),
-				 errdetail("A constraint or index expression of the audit log changed an audited table.")));
-
-	if (pending == NULL)
-	{
-		pending = MemoryContextAllocZero(TopTransactionContext,
-										 sizeof(AuditPending));
-		pending->cxt = AllocSetContextCreate(TopTransactionContext,
-											 "ame audit batch",
-											 ALLOCSET_DEFAULT_SIZES);
-	}
+				 errdetail("A constraint, index expression, trigger or rule of the audit log changed an audited table.")));
 
 	/*
-	 * A full batch (or one formed for another log or writer) goes now; one
-	 * of an enclosing subtransaction waits for it, and this row is inserted
-	 * alone.
+	 * A full batch (or one formed for another log or writer, or of another
+	 * subtransaction), and any batch back from a holder, goes now; all of
+	 * them before a row that does not wait.  The writer may be rebuilt
+	 * meanwhile (same row type: see ame_audit_writer).
 	 */
-	if (!batch_takes(subid, w))
+	if ((pending != NULL && pending->nrows > 0 &&
+		 (!w->plain || !batch_takes(subid, w))) || waiting != NULL)
 	{
 		Oid			logrelid = w->logrelid;
 		Oid			seqid = w->seqid;
 
-		/* the writer may have been rebuilt (same row type: see get_writer) */
 		flush_pending();
 		w = ame_audit_writer(logrelid, seqid);
 	}
+
+	if (!w->plain)
+	{
+		insert_row_spi(w, values, nulls);
+		return;
+	}
+
+	if (pending == NULL)
+		pending = new_batch();
 	if (!batch_takes(subid, w))
 	{
+		/* only while the batch is being inserted */
 		row = heap_form_tuple(tupdesc, rowvals, rownulls);
-		insert_log_rows(w, &row, &cid, 1);
+		insert_log_rows(w, &row, &cid, 1, false);
 		return;
 	}
 
@@ -706,6 +845,25 @@ same_row_type(TupleDesc a, TupleDesc b)
 	return true;
 }
 
+/* an empty batch, in transaction memory */
+static AuditPending *
+new_batch(void)
+{
+	AuditPending *b;
+
+	b = MemoryContextAllocZero(TopTransactionContext, sizeof(AuditPending));
+	b->cxt = AllocSetContextCreate(TopTransactionContext, "ame audit batch",
+								   ALLOCSET_DEFAULT_SIZES);
+	return b;
+}
+
+static void
+free_batch(AuditPending *b)
+{
+	MemoryContextDelete(b->cxt);
+	pfree(b);
+}
+
 /*
  * whether a row of this subtransaction, formed for this writer, can join
  * the batch
@@ -722,57 +880,110 @@ batch_takes(SubTransactionId subid, AuditWriter *w)
 
 /*
  * flush_pending
- *		Insert the waiting rows, if they belong to the current
- *		subtransaction (else they wait for it to come back).
+ *		Insert the waiting rows: the batches back from a holder that
+ *		aborted, then the current one.  Each belongs to the current
+ *		subtransaction or to one that encloses it; the latter are kept,
+ *		held by the current one (see AuditPending).
  */
 static void
 flush_pending(void)
 {
-	if (pending == NULL || pending->nrows == 0 || flushing ||
-		pending->subid != GetCurrentSubTransactionId() ||
-		IsInParallelMode())
+	SubTransactionId cur;
+	bool		pushed = false;
+
+	if ((pending == NULL || pending->nrows == 0) && waiting == NULL)
+		return;
+	if (flushing || IsInParallelMode())
 		return;
 
+	cur = GetCurrentSubTransactionId();
 	flushing = true;
 	PG_TRY();
 	{
-		AuditWriter *w;
-		bool		pushed = false;
-
 		if (!ActiveSnapshotSet())
 		{
 			PushActiveSnapshot(GetTransactionSnapshot());
 			pushed = true;
 		}
-		w = ame_audit_writer(pending->logrelid, pending->seqid);
-		if (!same_row_type(pending->tupdesc, w->tupdesc))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("audit log \"%s\" was altered while audit rows were waiting to be written",
-							get_rel_name(pending->logrelid)),
-					 errdetail("A subtransaction changed the columns of the log.")));
-		insert_log_rows(w, pending->rows, pending->cids, pending->nrows);
+		while (waiting != NULL)
+		{
+			AuditPending *b = waiting;
+
+			flush_batch(b, cur);
+			waiting = b->next;
+			if (b->subid == cur)
+				free_batch(b);
+			else
+			{
+				b->holder = cur;
+				b->next = held;
+				held = b;
+			}
+		}
+		if (pending != NULL && pending->nrows > 0)
+		{
+			flush_batch(pending, cur);
+			if (pending->subid == cur)
+			{
+				pending->nrows = 0;
+				pending->bytes = 0;
+				MemoryContextReset(pending->cxt);
+			}
+			else
+			{
+				pending->holder = cur;
+				pending->next = held;
+				held = pending;
+				pending = NULL;
+			}
+		}
 		if (pushed)
 			PopActiveSnapshot();
 	}
 	PG_FINALLY();
 	{
+		/*
+		 * After an error the batches stay as they are: those of the
+		 * current subtransaction go when it aborts, the others wait for
+		 * their owner.
+		 */
 		flushing = false;
-		pending->nrows = 0;
-		pending->bytes = 0;
-		MemoryContextReset(pending->cxt);
 	}
 	PG_END_TRY();
+}
+
+/*
+ * flush_batch
+ *		Insert one batch's rows.  A batch of the current subtransaction is
+ *		done with (its rows are freed); one of an enclosing subtransaction
+ *		keeps its rows, to be held.
+ */
+static void
+flush_batch(AuditPending *b, SubTransactionId cur)
+{
+	AuditWriter *w = ame_audit_writer(b->logrelid, b->seqid);
+
+	if (!same_row_type(b->tupdesc, w->tupdesc))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("audit log \"%s\" was altered while audit rows were waiting to be written",
+						get_rel_name(b->logrelid)),
+				 errdetail("A subtransaction changed the columns of the log.")));
+	if (w->plain)
+		insert_log_rows(w, b->rows, b->cids, b->nrows, b->subid != cur);
+	else
+		insert_rows_spi(w, b->tupdesc, b->rows, b->nrows);
 }
 
 /*
  * insert_log_rows
  *		Insert log rows as the extension's owner: constraints, heap
  *		(heap_multi_insert() per run of rows of the same command), indexes,
- *		as the executor would.  The rows are freed.
+ *		as the executor would.  The rows are freed, unless kept.
  */
 static void
-insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows)
+insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows,
+				bool keep)
 {
 	ResultRelInfo *rri = w->rri;
 	EState	   *estate = w->estate;
@@ -797,9 +1008,13 @@ insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows)
 	inserting = true;
 	PG_TRY();
 	{
-		/* the slots free the rows; cleared below whatever happens */
+		/*
+		 * The slots free the rows (or copies of kept ones); cleared below
+		 * whatever happens.  Rows that are not kept belong to the current
+		 * subtransaction: after an error they go with it.
+		 */
 		for (i = 0; i < nrows; i++)
-			ExecStoreHeapTuple(rows[i], slots[i], true);
+			ExecStoreHeapTuple(rows[i], slots[i], !keep);
 
 		/* the locks are held since open_writer */
 		rri->ri_RelationDesc = relation_open(w->logrelid, NoLock);
@@ -849,6 +1064,143 @@ insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows)
 	}
 	relation_close(rri->ri_RelationDesc, NoLock);
 	rri->ri_RelationDesc = NULL;
+}
+
+/*
+ * insert_rows_spi
+ *		Formed rows (waiting when the log's shape changed) through the
+ *		slow path, one by one.
+ */
+static void
+insert_rows_spi(AuditWriter *w, TupleDesc tupdesc, HeapTuple *rows,
+				int nrows)
+{
+	Datum	   *rowvals = palloc(tupdesc->natts * sizeof(Datum));
+	bool	   *rownulls = palloc(tupdesc->natts * sizeof(bool));
+	Datum		values[LOG_NCOLS];
+	bool		nulls[LOG_NCOLS];
+	int			i;
+	int			j;
+
+	for (i = 0; i < nrows; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		heap_deform_tuple(rows[i], tupdesc, rowvals, rownulls);
+		for (j = 0; j < LOG_NCOLS; j++)
+		{
+			values[j] = rowvals[w->attnum[j] - 1];
+			nulls[j] = rownulls[w->attnum[j] - 1];
+		}
+		insert_row_spi(w, values, nulls);
+	}
+	pfree(rowvals);
+	pfree(rownulls);
+}
+
+/*
+ * insert_row_spi
+ *		One log row through the slow path: the prepared INSERT, run as the
+ *		extension's owner (the log's triggers and rules with it) in a
+ *		security-restricted operation with search_path = pg_catalog,
+ *		pg_temp, as PostgreSQL runs an owner's index expressions for
+ *		another role: the caller's settings steer none of the owner's code.
+ */
+static void
+insert_row_spi(AuditWriter *w, Datum *values, bool *nulls)
+{
+	char		nullchars[LOG_NCOLS];
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	int			rc;
+	int			i;
+
+	for (i = 0; i < LOG_NCOLS; i++)
+		nullchars[i] = nulls[i] ? 'n' : ' ';
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(w->owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	inserting = true;
+	PG_TRY();
+	{
+		(void) set_config_option("search_path", "pg_catalog, pg_temp",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		rc = SPI_execute_plan(slow_plan_for(w), values, nullchars, false, 0);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute_plan returned %s",
+				 SPI_result_code_string(rc));
+		AtEOXact_GUC(false, save_nestlevel);
+	}
+	PG_FINALLY();
+	{
+		inserting = false;
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+
+	SPI_finish();
+}
+
+/*
+ * slow_plan_for
+ *		The prepared INSERT of the trigger's columns (but generated ones)
+ *		into the log, kept across transactions; prepared again when the
+ *		plan cache found it invalid (the log changed, or its schema was
+ *		renamed), since its text names the log.
+ */
+static SPIPlanPtr
+slow_plan_for(AuditWriter *w)
+{
+	StringInfoData sql;
+	StringInfoData vals;
+	SPIPlanPtr	plan;
+	Oid			argtypes[LOG_NCOLS];
+	bool		first = true;
+	int			i;
+
+	if (slow_plan != NULL &&
+		slow_plan_relid == w->logrelid && SPI_plan_is_valid(slow_plan))
+		return slow_plan;
+
+	if (slow_plan != NULL)
+	{
+		SPI_freeplan(slow_plan);
+		slow_plan = NULL;
+	}
+
+	initStringInfo(&sql);
+	initStringInfo(&vals);
+	appendStringInfo(&sql, "INSERT INTO %s (",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(w->logrelid)),
+												get_rel_name(w->logrelid)));
+	for (i = 0; i < LOG_NCOLS; i++)
+	{
+		argtypes[i] = log_types[i];
+		if (TupleDescAttr(w->tupdesc, w->attnum[i] - 1)->attgenerated != '\0')
+			continue;
+		appendStringInfo(&sql, "%s%s", first ? "" : ", ",
+						 quote_identifier(log_columns[i]));
+		appendStringInfo(&vals, "%s$%d", first ? "" : ", ", i + 1);
+		first = false;
+	}
+	appendStringInfo(&sql, ") VALUES (%s)", vals.data);
+
+	plan = SPI_prepare(sql.data, LOG_NCOLS, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s",
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	slow_plan = plan;
+	slow_plan_relid = w->logrelid;
+	return plan;
 }
 
 /*
