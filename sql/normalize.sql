@@ -244,6 +244,20 @@ INSERT INTO ame_customers (company_name, service_tier, phone) VALUES ('Sneaky', 
 \echo :LAST_ERROR_SQLSTATE
 RESET row_security;
 RESET ROLE;
+-- nor through a SECURITY DEFINER function of the owner: it runs as the
+-- owner, but the clerk gave the signal
+CREATE FUNCTION add_customer_as_owner(em text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$ INSERT INTO public.ame_customers (company_name, service_tier, email)
+		VALUES ('Sneaky', 'CORE', em) $fn$;
+GRANT EXECUTE ON FUNCTION add_customer_as_owner(text) TO ame_clerk;
+SET ROLE ame_clerk;
+SET application_name = 'pg_restore';
+SELECT add_customer_as_owner('not an email');
+\echo :LAST_ERROR_SQLSTATE
+RESET application_name;
+RESET ROLE;
+DROP FUNCTION add_customer_as_owner(text);
 SELECT count(*) AS sneaky_rows FROM ame_customers WHERE company_name = 'Sneaky';
 REVOKE ALL ON ame_customers FROM ame_clerk;
 DROP ROLE ame_clerk;

@@ -56,6 +56,18 @@ INSERT INTO device_inventory (customer_id, device_name)
 SELECT 'c8300000-0000-0000-0000-000000000001', 'writer-' || g FROM generate_series(1, 101) g;
 RESET application_name;
 RESET ROLE;
+-- a SECURITY DEFINER function of the owner runs as the owner, but the role
+-- that calls it gives no restore signal: heard
+CREATE FUNCTION regress_rt_definer_update(v text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$ UPDATE public.device_inventory SET vendor = v
+		WHERE id = 'b8300000-0000-0000-0000-000000000001' $fn$;
+GRANT EXECUTE ON FUNCTION regress_rt_definer_update(text) TO regress_rt_writer;
+SET ROLE regress_rt_writer;
+SET application_name = 'pg_restore';
+SELECT regress_rt_definer_update('writer via definer, pg_restore');
+RESET application_name;
+RESET ROLE;
 \o
 UNLISTEN ame_realtime;
 -- every change was made
@@ -66,6 +78,7 @@ SELECT count(*) AS writer_rows FROM device_inventory WHERE device_name LIKE 'wri
 
 DELETE FROM device_inventory WHERE customer_id = 'c8300000-0000-0000-0000-000000000001';
 DELETE FROM ame_customers WHERE id = 'c8300000-0000-0000-0000-000000000001';
+DROP FUNCTION regress_rt_definer_update(text);
 REVOKE ALL ON device_inventory FROM regress_rt_writer, regress_rt_member;
 DROP ROLE regress_rt_writer;
 DROP ROLE regress_rt_member;
