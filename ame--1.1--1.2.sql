@@ -385,3 +385,29 @@ $maint$;
 
 CREATE INDEX ame_audit_logs_seq_idx
 	ON @extschema@.ame_audit_logs (seq);
+
+--
+-- Review: the row-level security helpers are bound at creation (BEGIN
+-- ATOMIC), so an overload with a default argument planted later in a
+-- writable schema cannot make their calls ambiguous
+--
+
+CREATE OR REPLACE FUNCTION @extschema@.ame_current_technician_id()
+RETURNS uuid
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT t.id FROM @extschema@.ame_technicians t
+	WHERE t.user_id OPERATOR(pg_catalog.=) @extschema@.ame_current_user_id();
+END;
+
+CREATE OR REPLACE FUNCTION @extschema@.ame_current_visit_ids()
+RETURNS uuid[]
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT COALESCE(pg_catalog.array_agg(v.id), '{}')
+	FROM @extschema@.ame_visits v
+	WHERE v.technician_id OPERATOR(pg_catalog.=)
+		  @extschema@.ame_current_technician_id();
+END;

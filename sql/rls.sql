@@ -187,6 +187,30 @@ SET ROLE regress_ame_auditor;
 SELECT count(*) AS visits FROM ame_visits WHERE customer_id = 'c7000000-0000-0000-0000-000000000001';
 SELECT count(*) AS sessions FROM ame_visit_sessions;
 RESET ROLE;
+
+-- A role with CREATE on the extension's schema (PUBLIC, in a database
+-- upgraded from PostgreSQL 14) plants overloads with a default argument:
+-- a call of the helpers by name would become ambiguous ("is not unique")
+-- and every technician's query would fail.  The helpers are bound when
+-- they are created, so the policies still work.
+CREATE ROLE regress_ame_planter;
+GRANT CREATE ON SCHEMA public TO regress_ame_planter;
+SET ROLE regress_ame_planter;
+CREATE FUNCTION public.ame_current_user_id(x int DEFAULT 0) RETURNS uuid
+LANGUAGE sql AS $$ SELECT NULL::uuid $$;
+CREATE FUNCTION public.ame_current_technician_id(x int DEFAULT 0) RETURNS uuid
+LANGUAGE sql AS $$ SELECT NULL::uuid $$;
+RESET ROLE;
+SET ROLE regress_ame_app;
+SET request.jwt.claim.sub = '07000000-0000-0000-0000-00000000000a';
+SELECT * FROM rls_seen;
+RESET request.jwt.claim.sub;
+RESET ROLE;
+DROP FUNCTION public.ame_current_user_id(int);
+DROP FUNCTION public.ame_current_technician_id(int);
+REVOKE CREATE ON SCHEMA public FROM regress_ame_planter;
+DROP ROLE regress_ame_planter;
+
 DELETE FROM ame_visits WHERE id::text LIKE 'd71%';
 
 DROP VIEW rls_seen;

@@ -170,17 +170,20 @@ REVOKE ALL ON FUNCTION @extschema@.ame_setup_realtime() FROM PUBLIC;
 -- Row-level security: a technician sees and changes only the rows of
 -- their own visits.  The helpers run as the owner, so a role needs no
 -- right on ame_technicians for the policies to work; each policy calls
--- its helper in a scalar subquery, evaluated once per statement.
+-- its helper in a scalar subquery, evaluated once per statement.  The
+-- helpers' bodies are bound when they are created (BEGIN ATOMIC): an
+-- overload planted later in a writable schema cannot make the call by
+-- name ambiguous and fail every technician's query.
 --
 
 CREATE FUNCTION @extschema@.ame_current_technician_id()
 RETURNS uuid
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $fn$
+BEGIN ATOMIC
 	SELECT t.id FROM @extschema@.ame_technicians t
-	WHERE t.user_id OPERATOR(pg_catalog.=) @extschema@.ame_current_user_id()
-$fn$;
+	WHERE t.user_id OPERATOR(pg_catalog.=) @extschema@.ame_current_user_id();
+END;
 
 COMMENT ON FUNCTION @extschema@.ame_current_technician_id() IS
 'the technician whose user_id is ame_current_user_id(), or NULL; used by the row-level security policies';
@@ -189,12 +192,12 @@ CREATE FUNCTION @extschema@.ame_current_visit_ids()
 RETURNS uuid[]
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $fn$
+BEGIN ATOMIC
 	SELECT COALESCE(pg_catalog.array_agg(v.id), '{}')
 	FROM @extschema@.ame_visits v
 	WHERE v.technician_id OPERATOR(pg_catalog.=)
-		  @extschema@.ame_current_technician_id()
-$fn$;
+		  @extschema@.ame_current_technician_id();
+END;
 
 COMMENT ON FUNCTION @extschema@.ame_current_visit_ids() IS
 'the ids of the visits of the current technician (empty without one); used by the row-level security policies';
