@@ -112,6 +112,11 @@ SELECT ame_purge_audit_logs(NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT ame_purge_audit_logs('-1 day');
 \echo :LAST_ERROR_SQLSTATE
+-- an interval that compares equal to zero (a month counts as 30 days) but
+-- reaches about 5 days past now: refused too, nothing goes
+SELECT ame_purge_audit_logs('-1 year +360 days');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) = :log_rows AS log_unchanged FROM ame_audit_logs;
 SELECT ame_purge_audit_logs('1 day') AS purged_recent;
 SELECT count(*) = :log_rows AS log_unchanged FROM ame_audit_logs;
 SELECT ame_purge_audit_logs('0') AS purged_all_older;

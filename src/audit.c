@@ -421,6 +421,20 @@ ame_purge_audit_logs(PG_FUNCTION_ARGS)
 													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
 													 IntervalPGetDatum(older_than)));
 
+	/*
+	 * interval_lt counts a month as 30 days, so '-1 year +360 days' passes
+	 * it while reaching days past now: the cutoff itself must not be.
+	 */
+	if (cutoff > GetCurrentTransactionStartTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative"),
+				 errdetail("Interval \"%s\" reaches past the current time, to %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(older_than))),
+						   timestamptz_to_str(cutoff)),
+				 errhint("Pass how old an entry must be to go, for example '1 year'.")));
+
 	nspid = get_func_namespace(fcinfo->flinfo->fn_oid);
 	nspname = get_namespace_name(nspid);
 
