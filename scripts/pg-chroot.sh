@@ -66,7 +66,13 @@ base=$cache/$name
 if [ "${AME_CHROOT_NS:-}" != "$$" ]; then
 	command -v unshare >/dev/null || die "unshare (util-linux) is missing"
 	export AME_CHROOT_NS=$$		# exec keeps the pid, so the check above holds
-	exec unshare --mount --propagation private bash "$self" "$major" "$@"
+	# Private propagation needs "/" to be a mount point; inside a chroot
+	# (a fresh-machine test runs this very script in one) it is not, and
+	# the mounts below are then made with propagation unchanged: the trap
+	# still removes every one of them.
+	propagation=private
+	unshare --mount --propagation private true 2>/dev/null || propagation=unchanged
+	exec unshare --mount --propagation "$propagation" bash "$self" "$major" "$@"
 fi
 
 # The machine's own Debian mirror: the first URI of a non-security "deb"
