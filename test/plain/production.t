@@ -1,0 +1,144 @@
+#!/bin/bash
+# test/plain/production.t -- follows docs/production.md literally on a real
+# server: a cluster made by pg_createcluster with Debian's stock
+# postgresql.conf and pg_hba.conf (not the pg_virtualenv cluster that
+# scripts/test.sh runs this script in), the page's conf.d/ame.conf, a
+# restart, the page's SQL blocks, and then the session cleanup really run by
+# pg_cron a minute later.  Every block it runs is taken from the page by its
+# marker (<!-- production.t: NAME --> before the fence), so the page and
+# the test cannot drift apart.  Needs root (pg_createcluster, runuser);
+# takes about 70 s, most of it waiting for pg_cron's minute.  TAP output.
+set -u
+cd "$(dirname "$0")/../.."
+page=docs/production.md
+n=0; failed=0
+ok() { n=$((n+1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not ok $n - $3"; echo "#   got: '$1'"; echo "#   expected: '$2'"; failed=$((failed+1)); fi; }
+
+if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for pg_createcluster"; exit 0; fi
+echo "1..24"
+
+# the fenced block after the line <!-- production.t: NAME -->
+block() {
+	awk -v tag="<!-- production.t: $1 -->" '
+		$0 == tag { state = 1; next }
+		state == 1 && /^```/ { state = 2; next }
+		state == 2 && /^```/ { exit }
+		state == 2 { print }' "$page"
+}
+for b in ame.conf settings createdb install roles try runs maintenance copy; do
+	[ -n "$(block "$b")" ] || { echo "Bail out! no block '$b' in $page"; exit 1; }
+done
+
+# our own cluster, not pg_virtualenv's: forget its connection settings
+unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS PGSYSCONFDIR
+major=${PG_MAJOR:-$(pg_config --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')}
+name=ame_prod_$$
+tmp=$(mktemp -d /tmp/ame-prod.XXXXXX); chmod 755 "$tmp"
+export PG_CLUSTER_CONF_ROOT=$tmp/etc	# keeps /etc/postgresql untouched
+mkdir "$PG_CLUSTER_CONF_ROOT"
+cleanup() {
+	pg_dropcluster --stop "$major" "$name" >/dev/null 2>&1
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+bail() { echo "Bail out! $*"; [ -f "$tmp/log" ] && sed 's/^/# /' "$tmp/log" | tail -20; exit 1; }
+
+# a free port: nothing listens on it
+port=$((5500 + $$ % 400))
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || [ -e "/var/run/postgresql/.s.PGSQL.$port" ]; do
+	port=$((port + 1))
+done
+pg_createcluster "$major" "$name" -p "$port" -d "$tmp/data" -l "$tmp/log" >/dev/null 2>&1 \
+	|| bail "pg_createcluster $major $name failed"
+conf=$PG_CLUSTER_CONF_ROOT/$major/$name
+pgctl() { pg_ctlcluster --skip-systemctl-redirect "$major" "$name" "$@"; }
+pgctl start || bail "the stock cluster did not start"
+
+# psql as the operating system user postgres, over the socket (peer auth)
+pq() { local db=$1; shift; runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 -p "$port" -d "$db" "$@"; }
+
+ok "$(grep -c "^include_dir = 'conf.d'" "$conf/postgresql.conf")" "1" "the stock postgresql.conf reads conf.d/, as the page says"
+ok "$(grep -cE '^host +all +all +127\.0\.0\.1/32 +scram-sha-256' "$conf/pg_hba.conf")" "1" \
+   "the stock pg_hba.conf asks for a password over TCP (why pg_cron's own login fails)"
+out=$(pq postgres -c "CREATE EXTENSION pg_cron" 2>&1)
+ok "$(echo "$out" | grep -c 'unrecognized configuration parameter "cron.database_name"')" "1" \
+   "troubleshooting 2: before the settings, CREATE EXTENSION pg_cron fails with the page's message"
+
+# the page's settings, in conf.d/ame.conf, then a restart
+block ame.conf > "$conf/conf.d/ame.conf"
+pgctl restart || bail "the cluster did not restart with the page's ame.conf"
+ok "$(block settings | pq postgres | tr '\n' ' ')" \
+   "cron.database_name|fieldservice cron.use_background_workers|on max_worker_processes|32 shared_preload_libraries|pg_cron wal_level|logical " \
+   "after the restart the page's check shows its five settings"
+
+ok "$(block createdb | pq postgres 2>&1; echo $?)" "0" "the page's CREATE DATABASE"
+out=$(block install | pq fieldservice 2>&1); rc=$?
+ok "$rc" "0" "the page's install block: pg_cron, schema fsm, CREATE EXTENSION ame SCHEMA fsm"
+ok "$(echo "$out" | grep -c '^session-cleanup|0 2 \* \* \*|postgres|t$')" "1" \
+   "its query shows job session-cleanup at 0 2 * * *, owned by postgres"
+ok "$(echo "$out" | grep -ci 'warning\|error')" "0" "the install prints no warning (wal_level is logical) and no error"
+out=$(pq postgres -c "CREATE EXTENSION pg_cron" 2>&1)
+ok "$(echo "$out" | grep -c 'can only create extension in database fieldservice')" "1" \
+   "troubleshooting 3: pg_cron in another database fails with the page's message"
+
+ok "$(block roles | pq fieldservice 2>&1; echo $?)" "0" "the page's roles and grants"
+out=$(pq postgres -c "SET ROLE app_user" -c "CREATE EXTENSION ame" 2>&1)
+ok "$(echo "$out" | grep -c 'permission denied to create extension "ame"')" "1" \
+   "troubleshooting 5: a non-superuser cannot create ame"
+out=$(pq fieldservice -c "GRANT EXECUTE ON FUNCTION fsm.ame_schedule_cleanup(text) TO app_user" \
+      -c "SET ROLE app_user" -c "SELECT fsm.ame_schedule_cleanup('0 4 * * *')" 2>&1)
+ok "$(echo "$out" | grep -c 'permission denied for function "ame_schedule_cleanup"')" "1" \
+   "a non-superuser granted EXECUTE still cannot reschedule the owner's job"
+pq fieldservice -c "REVOKE EXECUTE ON FUNCTION fsm.ame_schedule_cleanup(text) FROM app_user"
+
+# the application's view through the grants: a technician with an identity
+sub=3f0e2f52-0000-4000-8000-00000000e001
+pq fieldservice >/dev/null <<EOF || bail "sample data failed"
+INSERT INTO fsm.ame_customers (company_name, service_tier) VALUES ('Prod Co', 'core');
+INSERT INTO fsm.ame_technicians (name, email, user_id)
+  VALUES ('Tess Field', 'tess@example.com', '$sub');
+INSERT INTO fsm.ame_visits (customer_id, technician_id, scheduled_date)
+  SELECT c.id, t.id, current_date FROM fsm.ame_customers c, fsm.ame_technicians t;
+INSERT INTO fsm.ame_visit_sessions (visit_id, session_token, created_at, expires_at)
+  SELECT id, 'prod-expired', now() - interval '3 days', now() - interval '2 days' FROM fsm.ame_visits
+  UNION ALL
+  SELECT id, 'prod-live', now(), now() + interval '8 hours' FROM fsm.ame_visits;
+EOF
+ok "$(pq fieldservice -c "SET ROLE technician" -c "SET request.jwt.claim.sub = '$sub'" \
+      -c "SELECT count(*) FROM fsm.ame_visit_sessions")" "2" "the technician role sees its visit's sessions"
+ok "$(pq fieldservice -c "SET ROLE technician" -c "SELECT count(*) FROM fsm.ame_visit_sessions")" "0" \
+   "... and nothing without an identity"
+out=$(pq fieldservice -c "SET ROLE technician" -c "SELECT count(*) FROM fsm.ame_audit_logs" 2>&1)
+ok "$(echo "$out" | grep -c 'permission denied for table ame_audit_logs')" "1" "the technician role cannot read the audit log"
+
+# "Try the schedule now": past the 50th second, wait for the next minute
+sec=$(pq postgres -c "SELECT extract(second FROM now())::int")
+[ "$sec" -ge 50 ] && sleep $((61 - sec))
+out=$(block try | pq fieldservice 2>&1); rc=$?
+ok "$rc" "0" "the page's block moves session-cleanup to the next minute"
+ok "$(pq fieldservice -c "SELECT schedule ~ '^[0-9]{1,2} [0-9]{1,2} \* \* \*$' AND
+        make_time(split_part(schedule, ' ', 2)::int, split_part(schedule, ' ', 1)::int, 0)
+          = date_trunc('minute', (now() AT TIME ZONE 'GMT')::time + interval '1 minute')
+      FROM cron.job WHERE jobname = 'session-cleanup'")" "t" "... to the next minute, in GMT"
+
+start=$(date +%s); status=""
+while [ $(( $(date +%s) - start )) -lt 90 ]; do
+	status=$(pq fieldservice -c "SELECT d.status FROM cron.job_run_details d JOIN cron.job j ON j.jobid = d.jobid
+	                              WHERE j.jobname = 'session-cleanup' ORDER BY d.start_time DESC LIMIT 1")
+	case $status in succeeded|failed) break ;; esac
+	sleep 3
+done
+echo "# pg_cron ran the job after $(( $(date +%s) - start )) s: ${status:-no run}"
+ok "$status" "succeeded" "pg_cron ran session-cleanup within 90 s and it succeeded"
+ok "$(block runs | pq fieldservice | grep -c '^succeeded|')" "1" "the page's monitoring query shows the run as succeeded"
+ok "$(block maintenance | pq fieldservice | cut -d'|' -f2)" "1" \
+   "the page's system_maintenance_log query shows one session archived"
+ok "$(pq fieldservice -c "SELECT string_agg(session_token, ',') FROM fsm.ame_visit_sessions_archive")" "prod-expired" \
+   "the expired session is archived"
+ok "$(pq fieldservice -c "SELECT string_agg(session_token, ',') FROM fsm.ame_visit_sessions")" "prod-live" \
+   "the live session is still live"
+ok "$(block copy | pq fieldservice >/dev/null 2>&1; echo $?)" "0" "the page's pg_stat_progress_copy query runs"
+ok "$(pq fieldservice -c "SELECT fsm.ame_schedule_cleanup('0 2 * * *') IS NOT NULL" -c "SELECT schedule FROM cron.job WHERE jobname = 'session-cleanup'")" \
+   "$(printf 't\n0 2 * * *')" "putting the schedule back to 0 2 * * *"
+
+[ $failed -eq 0 ]
