@@ -41,6 +41,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM HUP
 bail() { echo "Bail out! $*"; [ -f "$tmp/log" ] && sed 's/^/# /' "$tmp/log" | tail -20; exit 1; }
 
 # a free port: nothing listens on it
