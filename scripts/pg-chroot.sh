@@ -18,6 +18,10 @@
 # never see each other's files.  The project tree (the directory above this
 # script) is bind-mounted at the same path, read-write, and CMD starts in the
 # caller's directory if that lies inside the tree, else in the tree's root.
+# AME_CHROOT_BASE=clean picks another cached base, $suite-pg$major-clean,
+# with nothing but minbase and postgresql-MAJOR: a system as a user has it
+# before installing ame (scripts/package-test.sh installs the .deb there).
+#
 # CMD runs as root with a clean environment (HOME, PATH, LANG=C.UTF-8, TERM,
 # PG_MAJOR=MAJOR, AME_CHROOT=MAJOR, AME_FUZZ=0 and any other AME_* variable
 # of the caller).
@@ -59,6 +63,12 @@ tree=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 self=$tree/scripts/pg-chroot.sh
 cache=${AME_CHROOT_CACHE:-/var/tmp/ame-chroot}
 name=$suite-pg$major
+base_kind=${AME_CHROOT_BASE:-}
+case $base_kind in
+	'') ;;
+	clean) name=$name-clean ;;
+	*) die "AME_CHROOT_BASE=$base_kind: only 'clean' is known" ;;
+esac
 base=$cache/$name
 
 # Re-run this script in a private mount namespace: the mounts made below then
@@ -107,9 +117,32 @@ host_mirror() {
 	return 1
 }
 
+# The machine's Debian security mirror (the first "deb" URI naming
+# security), for a clean base of a stable suite; nothing when there is none.
+host_security_mirror() {
+	awk 'BEGIN { RS = ""; FS = "\n" }
+		FILENAME ~ /\.sources$/ {
+			for (i = 1; i <= NF; i++)
+				if ($i ~ /^URIs:/ && $i ~ /security/) { split($i, u, /[ \t]+/); print u[2]; exit }
+			next
+		}
+		{
+			n = split($0, l, "\n")
+			for (j = 1; j <= n; j++) {
+				split(l[j], f, /[ \t]+/)
+				if (f[1] == "deb" && l[j] ~ /security/)
+					for (i = 2; i in f; i++) if (f[i] ~ /^[a-z+]+:\/\//) { print f[i]; exit }
+			}
+		}' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true
+}
+
 # The packages the project needs on this major (without the fuzz test's
 # clang: the fuzz test runs once, on the host).
 packages() {
+	if [ "$base_kind" = clean ]; then
+		echo "postgresql-$major"
+		return
+	fi
 	PG_MAJOR=$major AME_FUZZ=0 bash "$tree/scripts/setup.sh" --packages
 }
 
@@ -167,12 +200,13 @@ in_chroot() {
 # records the suite, mirror and package list; if any changes, the base is
 # rebuilt.
 build_base() {
-	local mirror stamp tmp start apt_opts=()
+	local mirror stamp tmp start security apt_opts=()
 	local -a pkgs
 	mirror=${AME_CHROOT_MIRROR:-$(host_mirror)} || die "no Debian mirror found in /etc/apt/sources*"
 	mapfile -t pkgs < <(packages)
 	[ ${#pkgs[@]} -gt 0 ] || die "scripts/setup.sh --packages listed nothing"
 	stamp="suite=$suite mirror=$mirror packages=${pkgs[*]}"
+	[ "$base_kind" = clean ] && stamp="$stamp updates+security"
 
 	mkdir -p "$cache"
 	exec 9>"$cache/.$name.lock"
@@ -209,6 +243,14 @@ build_base() {
 	# re-signed as often as the mirror is snapshotted); only there is that
 	# check switched off -- the signature is still verified.
 	echo "deb $mirror $suite main" >"$tmp/etc/apt/sources.list"
+	# a clean base is a user's system: a stable suite gets its updates and
+	# security fixes, as an installed Debian has them (a package built
+	# against the security release's server needs that server)
+	if [ "$base_kind" = clean ] && [ "$suite" != sid ]; then
+		echo "deb $mirror $suite-updates main" >>"$tmp/etc/apt/sources.list"
+		security=$(host_security_mirror)
+		[ -n "$security" ] && echo "deb $security $suite-security main" >>"$tmp/etc/apt/sources.list"
+	fi
 	{
 		echo 'APT::Install-Recommends "false";'
 		echo 'Acquire::Languages "none";'
