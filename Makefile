@@ -53,12 +53,17 @@ ame--1.2.sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 
 # Deeper checks, not part of the default test command (each takes minutes):
-# the regression tests under valgrind, and a bounded sqlsmith run.
-.PHONY: valgrind-check sqlsmith-check
+# the regression tests under valgrind, a bounded sqlsmith run, and the Debian
+# package built and installed on a clean system (PACKAGE_MAJORS: which majors;
+# 17 and 18 build in the chroots of scripts/pg-chroot.sh).
+PACKAGE_MAJORS ?= 15
+.PHONY: valgrind-check sqlsmith-check package-check
 valgrind-check:
 	bash scripts/valgrind.sh
 sqlsmith-check:
 	bash scripts/sqlsmith.sh
+package-check:
+	bash scripts/package-test.sh $(PACKAGE_MAJORS)
 
 # The tree is shared with the chroots of other majors (scripts/pg-chroot.sh):
 # objects built against another major's headers are stale, though make would
