@@ -9,7 +9,7 @@
 #     copy of the tree (the tree itself stays clean), into a temporary
 #     directory.  The machine's own major (15 on Debian 12) is built here;
 #     17 and 18 inside scripts/pg-chroot.sh's chroot of that major (trixie,
-#     sid).  The build dependencies (debhelper, postgresql-all) are installed
+#     sid).  The build dependencies (build-essential, debhelper, postgresql-all) are installed
 #     with apt-get when missing -- scripts/setup.sh does not install them.
 #  2. in a clean chroot of the same Debian suite (scripts/pg-chroot.sh with
 #     AME_CHROOT_BASE=clean: minbase and postgresql-MAJOR, nothing else) run
@@ -57,7 +57,7 @@ ensure_packages() {
 # tree (sources only: no objects, results or git metadata) into $1.
 build_debs() {
 	local out=$1 work version
-	ensure_packages debhelper postgresql-all dpkg-dev
+	ensure_packages build-essential debhelper postgresql-all
 	work=$(mktemp -d)
 	version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$tree/ame.control")
 	mkdir "$work/ame-$version"
@@ -127,6 +127,7 @@ ok() {				# ok DESCRIPTION CMD...
 	else
 		echo "not ok - $desc"
 		failed=$((failed + 1))
+		return 1
 	fi
 }
 
@@ -142,8 +143,8 @@ build() {
 	*) bash "$tree/scripts/pg-chroot.sh" "$major" bash "$tree/scripts/package-test.sh" --build-tar \
 		| tar -C "$out/$major" -x ;;
 	esac
+	[ -f "$(echo "$out/$major"/postgresql-"$major"-ame_*.deb)" ] || return 1
 	log "built $(cd "$out/$major" && echo *.deb) in $((SECONDS - start)) s"
-	[ -f "$(echo "$out/$major"/postgresql-"$major"-ame_*.deb)" ]
 }
 
 # step 2: install on a clean system of that major's suite and use it
