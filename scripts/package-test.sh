@@ -17,6 +17,9 @@
 #     cluster (pg_virtualenv) and check that CREATE EXTENSION ame works, that
 #     the C triggers run (a customer is numbered and normalized) and that
 #     the package's files are where PostgreSQL looks for them.
+#  3. in another such chroot, run the package's autopkgtest as autopkgtest
+#     would (debian/tests/installcheck: the pg_regress and isolation suites
+#     against the installed package, pg_cron preloaded).
 # Prints one "ok"/"not ok" line per check and ends with "N passed, N failed";
 # exits non-zero when anything failed.
 #
@@ -26,6 +29,7 @@
 # Internal modes, run inside a chroot by the steps above:
 #   --build-tar MAJOR        build, write a tar of the .debs to stdout
 #   --install-check MAJOR    read that tar on stdin, install and check
+#   --autopkgtest MAJOR      read that tar on stdin, run debian/tests/
 set -euo pipefail
 
 tree=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -106,6 +110,25 @@ case ${1:-} in
 	EOF
 	exit 0
 	;;
+--autopkgtest)
+	# as autopkgtest runs debian/tests/installcheck: the package and the
+	# test's Depends (debian/tests/control) installed, in a copy of the
+	# source tree (the test writes its results there)
+	major=$2
+	dir=$(mktemp -d)
+	tar -C "$dir" -x
+	mkdir "$dir/src"
+	tar -C "$tree" -c --exclude=./.git --exclude=./results --exclude=./output_iso \
+		--exclude='*.o' --exclude='*.so' --exclude='*.bc' --warning=no-file-changed . |
+		tar -C "$dir/src" -x
+	cd "$dir/src"
+	deps=$(sed -n "s/^Depends: *//p" debian/tests/control.in | sed "s/PGVERSION/$major/g; s/@, *//")
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$dir"/postgresql-"$major"-ame_*.deb \
+		>"$dir/apt.log" 2>&1 \
+		&& DEBIAN_FRONTEND=noninteractive apt-get satisfy -y -qq "$deps" >>"$dir/apt.log" 2>&1 \
+		|| { cat "$dir/apt.log" >&2; die "installing the package and $deps failed"; }
+	exec sh debian/tests/installcheck
+	;;
 --*)
 	die "unknown option $1"
 	;;
@@ -149,8 +172,8 @@ build() {
 
 # step 2: install on a clean system of that major's suite and use it
 install_check() {
-	local major=$1 start=$SECONDS log=$out/$major/install.log
-	tar -C "$out/$major" -c --exclude=install.log . |
+	local major=$1 start=$SECONDS log=$out/$major.install.log
+	tar -C "$out/$major" -c . |
 		AME_CHROOT_BASE=clean bash "$tree/scripts/pg-chroot.sh" "$major" \
 			bash "$tree/scripts/package-test.sh" --install-check "$major" >"$log" 2>&1 \
 		|| { cat "$log" >&2; return 1; }
@@ -163,12 +186,29 @@ install_check() {
 		&& grep -q '^AME-000001|CORE|ops@example.com$' "$log"
 }
 
+# step 3: the package's autopkgtest (the pg_regress suite against the
+# installed package), in another clean chroot
+autopkgtest() {
+	local major=$1 start=$SECONDS log=$out/$major.autopkgtest.log
+	tar -C "$out/$major" -c . |
+		AME_CHROOT_BASE=clean bash "$tree/scripts/pg-chroot.sh" "$major" \
+			bash "$tree/scripts/package-test.sh" --autopkgtest "$major" >"$log" 2>&1 \
+		|| { cat "$log" >&2; return 1; }
+	log "autopkgtest in $((SECONDS - start)) s: $(grep -E 'tests passed|failed' "$log" | tr -s ' \n' ' ')"
+	# both the regression and the isolation suite ran and passed (pg_regress
+	# prints "All N tests passed" up to 15, TAP "1..N" from 16 on)
+	! grep -qE '^not ok |tests? failed' "$log" &&
+		[ "$(grep -cE '^ *All [0-9]+ tests passed|^1\.\.[0-9]+$' "$log")" -eq 2 ]
+}
+
 for major in "${majors[@]}"; do
 	if ok "postgresql-$major-ame builds with dpkg-buildpackage -us -uc -b" build "$major"; then
 		ok "postgresql-$major-ame installs on a clean system and CREATE EXTENSION ame works" \
-			install_check "$major"
+			install_check "$major" || true
+		ok "postgresql-$major-ame passes its autopkgtest (debian/tests/installcheck)" \
+			autopkgtest "$major" || true
 	else
-		echo "not ok - postgresql-$major-ame installs on a clean system # skipped: no package"
+		echo "not ok - postgresql-$major-ame installs and passes its autopkgtest # skipped: no package"
 		failed=$((failed + 1))
 	fi
 done
