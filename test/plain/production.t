@@ -56,7 +56,8 @@ pgctl() { pg_ctlcluster --skip-systemctl-redirect "$major" "$name" "$@"; }
 pgctl start || bail "the stock cluster did not start"
 
 # psql as the operating system user postgres, over the socket (peer auth)
-pq() { local db=$1; shift; runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 -p "$port" -d "$db" "$@"; }
+# as postgres, from a directory it may enter (the tree may sit in /root)
+pq() { local db=$1; shift; (cd / && runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 -p "$port" -d "$db" "$@"); }
 
 ok "$(grep -c "^include_dir = 'conf.d'" "$conf/postgresql.conf")" "1" "the stock postgresql.conf reads conf.d/, as the page says"
 ok "$(grep -cE '^host +all +all +127\.0\.0\.1/32 +scram-sha-256' "$conf/pg_hba.conf")" "1" \
