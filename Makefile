@@ -6,6 +6,8 @@ OBJS = \
 	src/ame.o \
 	src/audit.o \
 	src/audit_image.o \
+	src/audit_jsonb.o \
+	src/audit_log.o \
 	src/audit_writer.o \
 	src/identity.o \
 	src/json_check.o \

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * audit.c
- *	  The audit trail: audit_trigger_function(), the append-only guard of
- *	  ame_audit_logs and ame_purge_audit_logs().  The images are built by
- *	  audit_image.c, the log rows inserted by audit_writer.c.
+ *	  The audit trail's trigger, audit_trigger_function().  What it knows of
+ *	  a table is cached by audit_image.c, the images are written by
+ *	  audit_jsonb.c, the log rows inserted by audit_writer.c; the log's
+ *	  own guard and upkeep are in audit_log.c.
  *
  * audit_trigger_function() is an AFTER INSERT OR UPDATE OR DELETE row
  * trigger.  For each changed row it writes one ame_audit_logs row with
@@ -39,44 +40,19 @@
  */
 #include "postgres.h"
 
-
-#include "access/genam.h"
-#include "access/htup_details.h"
-#include "access/relation.h"
-#include "access/sysattr.h"
-#include "access/table.h"
-#include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
-#include "common/jsonapi.h"
 #include "common/pg_prng.h"
-#include "executor/executor.h"
 #include "executor/spi.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
-#include "optimizer/optimizer.h"
-#include "pgtime.h"
-#include "replication/logicalworker.h"
-#include "tcop/utility.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
-#include "utils/guc.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 #include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/syscache.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "audit.h"
@@ -94,7 +70,6 @@ typedef struct AuditState
 	const char *context_bad_claim;	/* the bad claim it records, if any */
 } AuditState;
 
-static bool purge_in_progress = false;
 static bool restore_noted = false;
 
 /* last UUIDv7 handed out by this backend, to keep them increasing */
@@ -112,8 +87,6 @@ static void push_string_pair(JsonbParseState **state, const char *key,
 static void make_uuid_v7(pg_uuid_t *uuid);
 
 PG_FUNCTION_INFO_V1(audit_trigger_function);
-PG_FUNCTION_INFO_V1(ame_audit_log_guard);
-PG_FUNCTION_INFO_V1(ame_purge_audit_logs);
 
 /*
  * audit_trigger_function() RETURNS trigger
@@ -331,160 +304,6 @@ audit_row(FunctionCallInfo fcinfo, TriggerData *trigdata, AuditState *state,
 	values[LOG_CONTEXT] = JsonbPGetDatum(state->context);
 
 	ame_audit_write_row(w, values, nulls);
-}
-
-/*
- * ame_audit_log_guard() RETURNS trigger
- *		BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE (statement) on
- *		ame_audit_logs, enabled ALWAYS: the log is append-only.  Only the
- *		DELETEs of ame_purge_audit_logs() pass, and the row changes a
- *		logical-replication subscriber applies.
- */
-Datum
-ame_audit_log_guard(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by trigger manager",
-						"ame_audit_log_guard")));
-	trigdata = (TriggerData *) fcinfo->context;
-
-	if (purge_in_progress && TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
-		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		return PointerGetDatum(trigdata->tg_trigtuple);
-
-	/*
-	 * A logical-replication subscriber of the log applies what its
-	 * publisher did, whose own guard let only its purge through: refusing
-	 * the replicated rows would stop the subscription for good (the apply
-	 * worker would retry the same change forever).  Only a role with the
-	 * log owner's privileges can make a subscription apply to the log.  A
-	 * TRUNCATE is never the purge's, and stays refused.
-	 */
-	if (IsLogicalWorker() && TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-	{
-		if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-			return PointerGetDatum(trigdata->tg_trigtuple);
-		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-			return PointerGetDatum(trigdata->tg_newtuple);
-	}
-
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("audit log \"%s\" is append-only",
-					RelationGetRelationName(trigdata->tg_relation)),
-			 errhint("Old entries are removed with ame_purge_audit_logs().")));
-	pg_unreachable();
-}
-
-/*
- * ame_purge_audit_logs(older_than interval) RETURNS bigint
- *		Delete the log rows performed more than older_than ago; log the run
- *		to system_maintenance_log; return how many rows went.  Not
- *		executable by PUBLIC.
- */
-Datum
-ame_purge_audit_logs(PG_FUNCTION_ARGS)
-{
-	Interval   *older_than;
-	Interval	zero;
-	Oid			nspid;
-	char	   *nspname;
-	StringInfoData sql;
-	Datum		args[1];
-	Oid			argtypes[1] = {TIMESTAMPTZOID};
-	TimestampTz start = GetCurrentTimestamp();
-	TimestampTz cutoff;
-	uint64		removed = 0;
-	int			rc;
-
-	ame_require_owner("ame_purge_audit_logs");
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("older_than must not be NULL")));
-	older_than = PG_GETARG_INTERVAL_P(0);
-	memset(&zero, 0, sizeof(zero));
-	if (DatumGetBool(DirectFunctionCall2(interval_lt,
-										 IntervalPGetDatum(older_than),
-										 IntervalPGetDatum(&zero))))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("older_than must not be negative"),
-				 errhint("Pass how old an entry must be to go, for example '1 year'.")));
-
-	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-													 IntervalPGetDatum(older_than)));
-
-	/*
-	 * interval_lt counts a month as 30 days, so '-1 year +360 days' passes
-	 * it while reaching days past now: the cutoff itself must not be.
-	 */
-	if (cutoff > GetCurrentTransactionStartTimestamp())
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("older_than must not be negative"),
-				 errdetail("Interval \"%s\" reaches past the current time, to %s.",
-						   DatumGetCString(DirectFunctionCall1(interval_out,
-															   IntervalPGetDatum(older_than))),
-						   timestamptz_to_str(cutoff)),
-				 errhint("Pass how old an entry must be to go, for example '1 year'.")));
-
-	nspid = get_func_namespace(fcinfo->flinfo->fn_oid);
-	nspname = get_namespace_name(nspid);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "DELETE FROM %s WHERE performed_at OPERATOR(pg_catalog.<) $1",
-					 quote_qualified_identifier(nspname, LOG_NAME));
-	args[0] = TimestampTzGetDatum(cutoff);
-
-	purge_in_progress = true;
-	PG_TRY();
-	{
-		rc = SPI_execute_with_args(sql.data, 1, argtypes, args, NULL,
-								   false, 0);
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "SPI_execute_with_args returned %s",
-				 SPI_result_code_string(rc));
-		removed = SPI_processed;
-	}
-	PG_FINALLY();
-	{
-		purge_in_progress = false;
-	}
-	PG_END_TRY();
-
-	resetStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "INSERT INTO %s (operation, affected_rows, duration_ms, details) "
-					 "VALUES ('audit_purge', $1, $2, "
-					 "pg_catalog.jsonb_build_object('older_than', $3::pg_catalog.text, 'cutoff', $4))",
-					 quote_qualified_identifier(nspname, "system_maintenance_log"));
-	{
-		Oid			types[4] = {INT8OID, FLOAT8OID, INTERVALOID, TIMESTAMPTZOID};
-		Datum		vals[4];
-
-		vals[0] = Int64GetDatum((int64) removed);
-		vals[1] = Float8GetDatum((double) (GetCurrentTimestamp() - start) / 1000.0);
-		vals[2] = IntervalPGetDatum(older_than);
-		vals[3] = TimestampTzGetDatum(cutoff);
-		rc = SPI_execute_with_args(sql.data, 4, types, vals, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "SPI_execute_with_args returned %s",
-				 SPI_result_code_string(rc));
-	}
-
-	SPI_finish();
-	PG_RETURN_INT64((int64) removed);
 }
 
 static Jsonb *

@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * audit.h
- *	  Declarations shared by the three files of the audit trail:
- *	  audit.c (the trigger, the log's guard, the purge), audit_image.c
- *	  (a row's columns as a jsonb image) and audit_writer.c (the batched
- *	  insert into ame_audit_logs).  Nothing outside them needs these.
+ *	  Declarations shared by the files of the audit trail: audit.c (the
+ *	  trigger), audit_image.c (what the trigger knows of a table),
+ *	  audit_jsonb.c (a row as a jsonb image), audit_writer.c (the batched
+ *	  insert into ame_audit_logs) and audit_log.c (the log's guard and
+ *	  upkeep).  Nothing outside them needs these.
  *
  *-------------------------------------------------------------------------
  */
@@ -96,10 +97,15 @@ enum
 	LOG_NCOLS
 };
 
-/* audit_image.c: what the trigger knows of a table, and its images */
+/* audit_image.c: what the trigger knows of a table */
 
 extern AuditRelInfo *ame_audit_relinfo_pin(Relation rel, int *pin);
 extern void ame_audit_relinfo_unpin(int pin);
+
+/* audit_jsonb.c: a row's columns as a jsonb image */
+
+extern AuditKind ame_audit_kind_of_type(Oid typid);
+extern int	ame_audit_key_order(const void *a, const void *b);
 extern void ame_audit_set_pair(JsonbPair *pair, AuditRelInfo *info,
 							   AuditColumn *col, Datum value, bool isnull);
 extern Jsonb *ame_audit_pairs_to_jsonb(JsonbPair *pairs, int npairs);
