@@ -182,7 +182,7 @@ install_check() {
 	grep -q "^postgresql-$major-ame .* install ok installed\$" "$log" \
 		&& grep -q "^/usr/lib/postgresql/$major/lib/ame.so\$" "$log" \
 		&& grep -q "^/usr/share/postgresql/$major/extension/ame.control\$" "$log" \
-		&& grep -q '^version 1\.2$' "$log" \
+		&& grep -qx "version $(sed -n "s/^default_version = '\(.*\)'/\1/p" "$tree/ame.control")" "$log" \
 		&& grep -q '^AME-000001|CORE|ops@example.com$' "$log"
 }
 

@@ -10,6 +10,11 @@
 # counts them all.  PG_MAJOR=17 bash scripts/test.sh runs one major alone;
 # AME_MAJORS="15 18" picks a subset.  In a chroot the fuzz test, which does
 # not depend on the server, is left to the host's run.
+#
+# After each major's suite, scripts/package-test.sh builds that major's
+# Debian package (postgresql-NN-ame), installs it on a clean Debian of that
+# major's suite, creates the extension and runs the package's autopkgtest;
+# its checks count with the rest.  AME_PACKAGE=0 leaves it out.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
@@ -42,6 +47,34 @@ if [ -z "${PG_MAJOR:-}" ] && [ -z "${AME_CHROOT:-}" ]; then
 fi
 export PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+
+# one major: its suite, then its package (on the host only: the package
+# test makes chroots of its own)
+if [ -z "${AME_CHROOT:-}" ] && [ "${AME_PACKAGE:-1}" = 1 ]; then
+	result() {		# the counts of a "N passed, N failed" last line, or 0 1
+		local line
+		line=$(tail -1 "$1")
+		if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+			echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+		else
+			echo "0 1"
+		fi
+	}
+	out=$(mktemp /tmp/ame-test-suite.XXXXXX)
+	AME_PACKAGE=0 bash "$0" 2>&1 | tee "$out" |
+		sed -E "s/^([0-9]+ passed, [0-9]+ failed)$/== the suite: \1/"
+	read -r p1 f1 < <(result "$out")
+	start=$(date +%s)
+	echo "== the Debian package postgresql-$PG_MAJOR-ame (scripts/package-test.sh)"
+	bash scripts/package-test.sh "$PG_MAJOR" 2>&1 | tee "$out" |
+		sed -E "s/^([0-9]+ passed, [0-9]+ failed)$/== the package: \1/"
+	read -r p2 f2 < <(result "$out")
+	echo "== the package took $(( $(date +%s) - start )) s"
+	rm -f "$out"
+	echo "$((p1 + p2)) passed, $((f1 + f2)) failed"
+	[ $((f1 + f2)) -eq 0 ]
+	exit
+fi
 
 if [ "$PG_MAJOR" != 15 ] && [ -z "${AME_CHROOT:-}" ]; then
 	out=$(mktemp /tmp/ame-test-pg"$PG_MAJOR".XXXXXX)
