@@ -6,8 +6,8 @@ use strict;
 use warnings;
 use JSON::PP;
 
-my @required = qw(name abstract version maintainer license provides meta-spec);
-print "1..", 10 + scalar(@required), "\n";
+my @required = qw(name abstract version maintainer license provides meta-spec resources tags);
+print "1..", 13 + scalar(@required), "\n";
 my $n = 0;
 sub ok { my ($cond, $what) = @_; $n++; print(($cond ? "ok" : "not ok"), " $n - $what\n"); }
 
@@ -31,4 +31,13 @@ ok((slurp('LICENSE') // '') =~ /Permission to use, copy, modify, and distribute 
 ok(($meta->{prereqs}{runtime}{requires}{PostgreSQL} // '') =~ /^15\.0(\.0)?$/,
    'it requires PostgreSQL 15.0 or later');
 ok(($meta->{'meta-spec'}{version} // '') eq '1.0.0', 'meta-spec 1.0.0');
+# resources: what the spec allows, each of the right shape
+my $res = ref $meta->{resources} eq 'HASH' ? $meta->{resources} : {};
+ok(%$res && !grep({ !/^(homepage|bugtracker|repository|x_\w+)$/ } keys %$res),
+   'resources holds only keys the spec knows (homepage, bugtracker, repository)');
+my $bt = $res->{bugtracker} // {};
+ok(ref $bt eq 'HASH' && (($bt->{mailto} // '') =~ /^[^\s@]+@[^\s@]+\.[a-z]+$/ || ($bt->{web} // '') =~ m{^https?://}),
+   'resources.bugtracker has a mail address or a web address');
+ok(ref $meta->{tags} eq 'ARRAY' && @{$meta->{tags}} && !grep({ !defined || ref || !length } @{$meta->{tags}}),
+   'tags is a non-empty list of strings');
 ok((slurp('CHANGELOG.md') // '') =~ /^## \Q$default\E\b/m, "CHANGELOG.md has an entry for $default");
