@@ -33,11 +33,11 @@ ok(($meta->{prereqs}{runtime}{requires}{PostgreSQL} // '') =~ /^15\.0(\.0)?$/,
 ok(($meta->{'meta-spec'}{version} // '') eq '1.0.0', 'meta-spec 1.0.0');
 # resources: what the spec allows, each of the right shape
 my $res = ref $meta->{resources} eq 'HASH' ? $meta->{resources} : {};
-ok(%$res && !grep({ !/^(homepage|bugtracker|repository|x_\w+)$/ } keys %$res),
+ok(scalar(%$res) && !grep({ !/^(homepage|bugtracker|repository|x_\w+)$/ } keys %$res),
    'resources holds only keys the spec knows (homepage, bugtracker, repository)');
 my $bt = $res->{bugtracker} // {};
-ok(ref $bt eq 'HASH' && (($bt->{mailto} // '') =~ /^[^\s@]+@[^\s@]+\.[a-z]+$/ || ($bt->{web} // '') =~ m{^https?://}),
+ok(scalar(ref $bt eq 'HASH' && (($bt->{mailto} // '') =~ /^[^\s@]+@[^\s@]+\.[a-z]+$/ || ($bt->{web} // '') =~ m{^https?://})),
    'resources.bugtracker has a mail address or a web address');
-ok(ref $meta->{tags} eq 'ARRAY' && @{$meta->{tags}} && !grep({ !defined || ref || !length } @{$meta->{tags}}),
+ok(scalar(ref $meta->{tags} eq 'ARRAY' && @{$meta->{tags}} && !grep({ !defined || ref || !length } @{$meta->{tags}})),
    'tags is a non-empty list of strings');
 ok((slurp('CHANGELOG.md') // '') =~ /^## \Q$default\E\b/m, "CHANGELOG.md has an entry for $default");
