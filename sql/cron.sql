@@ -111,13 +111,19 @@ ALTER SCHEMA ame_home RENAME TO public;
 -- documented ame_schedule_cleanup() call repairs it, keeping the job id
 UPDATE cron.job SET database = 'ame_old_name' WHERE jobname = 'session-cleanup';
 SELECT * FROM cron_jobs;
-SELECT ame_schedule_cleanup() = (SELECT jobid FROM cron.job WHERE jobname = 'session-cleanup') AS same_job;
+SELECT jobid AS old_jobid FROM cron.job WHERE jobname = 'session-cleanup' \gset
+SELECT ame_schedule_cleanup() = :old_jobid AS same_job;
 SELECT * FROM cron_jobs;
+-- the repaired job's command is still the guarded one
+SELECT command = :'job_command' AS same_command
+FROM cron.job WHERE jobname = 'session-cleanup';
 
 -- CREATE EXTENSION schedules it when pg_cron is there
 DROP EXTENSION ame;
--- DROP EXTENSION leaves the job, but its next run removes it
+-- DROP EXTENSION leaves the job, but its next run (of the command as
+-- stored now) removes it
 SELECT * FROM cron_jobs;
+SELECT command AS job_command FROM cron.job WHERE jobname = 'session-cleanup' \gset
 :job_command;
 SELECT * FROM cron_jobs;
 CREATE EXTENSION ame;
