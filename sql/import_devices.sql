@@ -29,8 +29,8 @@ SELECT name, email, user_id, is_active FROM ame_technicians
 WHERE name LIKE '% Tech' ORDER BY name;
 ROLLBACK;
 
--- the customer number is trimmed before the lookup: " T-1 " (unquoted or
--- quoted) finds customer T-1
+-- the customer number is trimmed before the lookup: " T-1 " unquoted and
+-- " T-1<tab>" quoted both find customer T-1
 BEGIN;
 INSERT INTO ame_customers (company_name, service_tier, customer_number)
 VALUES ('Trim Owner', 'CORE', 'T-1');
