@@ -30,6 +30,7 @@
 #   below, with their reason.
 use strict;
 use warnings;
+use utf8;
 use File::Temp qw(tempfile);
 binmode STDOUT, ":encoding(UTF-8)";
 
@@ -48,7 +49,7 @@ my %skip_page = (
 );
 my @skip_block = (
 	# [page, first SQL line (prefix), reason]
-	['docs/audit.md', '-- publisher',
+	['docs/audit.md', '-- on the subscriber',
 		'CREATE SUBSCRIPTION needs a second server to connect to'],
 );
 
@@ -107,7 +108,8 @@ sub block_units {
 				$cur = { page => $page, line => $start + $k, sql => '', expected => undef };
 				$inout = 0;
 			}
-			$cur->{line} = $start + $k if $cur->{sql} !~ /\S/ && $l =~ /\S/ && $l !~ /^\s*--/;
+			$cur->{line} = $start + $k
+				if $cur->{sql} !~ /^(?!\s*--)\s*\S/m && $l =~ /\S/ && $l !~ /^\s*--/;
 			$cur->{sql} .= "$l\n";
 		}
 		$prev = $l;
@@ -141,6 +143,10 @@ sub fresh_db {
 		or die "Bail out! could not recreate $db\n";
 }
 
+sub roles {
+	return split /\n/, psql('-At postgres', "SELECT rolname FROM pg_roles ORDER BY 1;\n");
+}
+
 sub matches {
 	my ($exp, $got) = @_;
 	return 0 unless @$exp == @$got;
@@ -164,6 +170,7 @@ for my $page (@pages) {
 	next unless @pu;
 	my @run = grep { !$_->{skip} && !$_->{bad} } @pu;
 	my @got;
+	my %roles = map { $_ => 1 } roles();
 	if (@run) {
 		fresh_db();
 		my $script = "\\pset footer off\n";
@@ -175,6 +182,11 @@ for my $page (@pages) {
 		my $out = psql($db, $script);
 		@got = split(/^\Q$marker\E\n?/m, $out, -1);
 		shift @got;	# the runner's own prologue
+		# roles are the cluster's: drop those the page made, with its database
+		system("dropdb --force $db") == 0 or die "Bail out! could not drop $db\n";
+		for my $r (grep { !$roles{$_} } roles()) {
+			psql('postgres', qq{DROP ROLE "$r";\n}) eq '' or die "Bail out! could not drop role $r\n";
+		}
 	}
 	for my $u (@pu) {
 		$n++;
@@ -206,7 +218,7 @@ for my $page (@pages) {
 			print $ef map { "$_\n" } @exp;
 			print $gf map { "$_\n" } @gl;
 			close $ef; close $gf;
-			my $d = `diff -U2 '$efile' '$gfile'`;
+			my $d = `diff -U9999 '$efile' '$gfile'`;
 			utf8::decode($d);
 			$d =~ s/\A---.*\n\+\+\+.*\n//;
 			print map { "#   $_\n" } split /\n/, $d;

@@ -303,14 +303,15 @@ SELECT ame_disable_audit('hostile_things');
 DO $$BEGIN PERFORM ame_disable_audit(NULL); EXCEPTION WHEN invalid_parameter_value THEN NULL; END$$;
 SELECT ame_purge_audit_logs('100 years');
 -- the import, all three forms and all three types
-SELECT status FROM import_batches
-WHERE id = ame_import_csv(E'company_name,service_tier,phone\nImported Co,assure,555 222 3333\n', 'customers');
-SELECT status FROM import_batches
-WHERE id = ame_import_csv(convert_to(E'name,email,user_id\nTina,T@X.Example,00000000-0000-0000-0000-0000000000bb\n', 'UTF8'), 'technicians');
+SELECT ame_import_csv(E'company_name,service_tier,phone\nImported Co,assure,555 222 3333\n', 'customers') AS batch \gset
+SELECT status FROM import_batches WHERE id = :'batch';
+SELECT ame_import_csv(convert_to(E'name,email,user_id\nTina,T@X.Example,00000000-0000-0000-0000-0000000000bb\n', 'UTF8'), 'technicians') AS batch \gset
+SELECT status FROM import_batches WHERE id = :'batch';
 SELECT ame_import_csv(E'customer_number,device_name,ip_address\n' || c.customer_number || E',VAV-7,10.0.0.7\nNOPE-1,X,\n', 'devices') AS batch
 FROM ame_customers c WHERE c.company_name = 'Hostile Co' \gset
 SELECT status, success_count, error_count FROM import_batches WHERE id = :'batch';
-SELECT status FROM import_batches WHERE id = ame_import_csv_file(:'csvfile', 'customers');
+SELECT ame_import_csv_file(:'csvfile', 'customers') AS batch \gset
+SELECT status FROM import_batches WHERE id = :'batch';
 -- deletes through every trigger
 DELETE FROM device_inventory;
 DELETE FROM ame_visit_progress;
