@@ -26,21 +26,23 @@
 #   it matches any run of characters within one field (no "|").
 # - Each statement group (the SQL up to an output run, or up to the end of
 #   the block) is one assertion; a mismatch prints a diff.
-# - Skipped, each printed as "ok N # skip": the blocks listed in %skip
-#   below, with their reason.
+# - Skipped, each printed as "ok N # skip" with its reason: the pages in
+#   %skip_page and the blocks in @skip_block below, nothing else.
+# Run alone: prove test/doctest.t in a cluster like scripts/test.sh's.
 use strict;
 use warnings;
 use utf8;
 use File::Temp qw(tempfile);
+use FindBin;
 binmode STDOUT, ":encoding(UTF-8)";
 
-chdir(($0 =~ m{^(.*)/test/[^/]+$})[0] // '.') if $0 =~ m{/test/};
+chdir("$FindBin::Bin/..") or die "chdir: $!";
 $ENV{PGTZ} = 'UTC';
 $ENV{LC_MESSAGES} = 'C';
 my $db = 'ame_tap';
 
-# Pages and blocks not run here, and why.  Key: page, or page:line of the
-# block's opening fence's first SQL line text (a prefix is enough).
+# Pages and blocks not run here, and why.  A block is named by its page
+# and the start of its first non-blank line.
 my %skip_page = (
 	'docs/production.md' =>
 		'test/plain/production.t runs these blocks word for word on a pg_createcluster server '
@@ -63,7 +65,6 @@ for my $page (@pages) {
 	close $fh;
 	chomp @lines;
 	my ($in, $fence, @block, $start) = (0, '');
-	my $bn = 0;
 	for my $i (0 .. $#lines) {
 		my $l = $lines[$i];
 		if (!$in && $l =~ /^```(\S*)\s*$/) {
@@ -73,7 +74,6 @@ for my $page (@pages) {
 		if ($in && $l =~ /^```\s*$/) {
 			$in = 0;
 			next unless $fence eq 'sql';
-			$bn++;
 			push @units, block_units($page, $start, @block);
 			next;
 		}
@@ -140,8 +140,10 @@ sub psql {
 
 sub fresh_db {
 	system("dropdb --if-exists --force $db >/dev/null 2>&1; createdb $db") == 0
-		or die "Bail out! could not recreate $db\n";
+		or bail("could not recreate $db");
 }
+
+sub bail { print "Bail out! $_[0]\n"; exit 255; }
 
 sub roles {
 	return split /\n/, psql('-At postgres', "SELECT rolname FROM pg_roles ORDER BY 1;\n");
@@ -183,9 +185,9 @@ for my $page (@pages) {
 		@got = split(/^\Q$marker\E\n?/m, $out, -1);
 		shift @got;	# the runner's own prologue
 		# roles are the cluster's: drop those the page made, with its database
-		system("dropdb --force $db") == 0 or die "Bail out! could not drop $db\n";
+		system("dropdb --force $db") == 0 or bail("could not drop $db");
 		for my $r (grep { !$roles{$_} } roles()) {
-			psql('postgres', qq{DROP ROLE "$r";\n}) eq '' or die "Bail out! could not drop role $r\n";
+			psql('postgres', qq{DROP ROLE "$r";\n}) eq '' or bail("could not drop role $r");
 		}
 	}
 	for my $u (@pu) {
