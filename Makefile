@@ -8,6 +8,7 @@ OBJS = \
 	src/audit_image.o \
 	src/audit_jsonb.o \
 	src/audit_log.o \
+	src/audit_redact.o \
 	src/audit_writer.o \
 	src/identity.o \
 	src/json_check.o \

@@ -81,10 +81,8 @@ static void audit_row(FunctionCallInfo fcinfo, TriggerData *trigdata,
 static Jsonb *finish_object(JsonbParseState **state);
 static AuditState *get_state(FunctionCallInfo fcinfo);
 static void note_restore_session(void);
-static Jsonb *build_context(const AmeIdentity *id);
 static void push_string_pair(JsonbParseState **state, const char *key,
 							 const char *value);
-static void make_uuid_v7(pg_uuid_t *uuid);
 
 PG_FUNCTION_INFO_V1(audit_trigger_function);
 
@@ -122,7 +120,8 @@ audit_trigger_function(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	}
 
-	info = ame_audit_relinfo_pin(trigdata->tg_relation, &pin);
+	info = ame_audit_relinfo_pin(trigdata->tg_relation, trigdata->tg_trigger,
+								 state->nspid, &pin);
 	audit_row(fcinfo, trigdata, state, info);
 	ame_audit_relinfo_unpin(pin);
 
@@ -164,6 +163,19 @@ audit_row(FunctionCallInfo fcinfo, TriggerData *trigdata, AuditState *state,
 				 errmsg("relation \"%s\" cannot be audited",
 						RelationGetRelationName(rel)),
 				 errdetail("%s", info->id_problem)));
+
+	/*
+	 * Exclusions are kept by name: a renamed excluded column would be
+	 * logged under its new name.  Refuse the change instead, until the
+	 * owner names the exclusions again.
+	 */
+	if (info->missing_excluded != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("audited table \"%s\" has no column \"%s\" to exclude",
+						RelationGetRelationName(rel), info->missing_excluded),
+				 errdetail("The column was renamed or dropped after its audit excluded it; no change is logged, nor made, until the exclusions are set again."),
+				 errhint("Call ame_enable_audit() with the excluded columns' current names.")));
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
@@ -269,7 +281,7 @@ audit_row(FunctionCallInfo fcinfo, TriggerData *trigdata, AuditState *state,
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 
-		state->context = build_context(identity);
+		state->context = ame_audit_build_context(identity);
 		state->context_bad_claim =
 			identity->status == AME_IDENTITY_INVALID ?
 			pstrdup(identity->raw) : NULL;
@@ -278,7 +290,7 @@ audit_row(FunctionCallInfo fcinfo, TriggerData *trigdata, AuditState *state,
 
 	memset(nulls, false, sizeof(nulls));
 	logid = palloc(sizeof(pg_uuid_t));
-	make_uuid_v7(logid);
+	ame_audit_uuid_v7(logid);
 	values[LOG_ID] = UUIDPGetDatum(logid);
 	values[LOG_SCHEMA] = info->schema_text;
 	values[LOG_TABLE] = info->table_text;
@@ -364,14 +376,14 @@ note_restore_session(void)
 }
 
 /*
- * build_context
+ * ame_audit_build_context
  *		Where the change came from: the top-level transaction id, the
  *		application, the roles, the client address, the JSON of GUC
  *		ame.audit_context (a string when it is not valid JSON), and the
  *		raw claim when the JWT claim was not usable.
  */
-static Jsonb *
-build_context(const AmeIdentity *id)
+Jsonb *
+ame_audit_build_context(const AmeIdentity *id)
 {
 	JsonbParseState *ps = NULL;
 	JsonbValue	key;
@@ -476,13 +488,13 @@ push_string_pair(JsonbParseState **state, const char *key, const char *value)
 }
 
 /*
- * make_uuid_v7
+ * ame_audit_uuid_v7
  *		A time-ordered uuid (RFC 9562 version 7): 48 bits of Unix time in
  *		milliseconds, then a 12-bit counter that keeps ids of the same
  *		millisecond increasing within this backend, then 62 random bits.
  */
-static void
-make_uuid_v7(pg_uuid_t *uuid)
+void
+ame_audit_uuid_v7(pg_uuid_t *uuid)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	uint64		ms = (uint64) (now / 1000) +

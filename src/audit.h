@@ -4,14 +4,16 @@
  *	  Declarations shared by the files of the audit trail: audit.c (the
  *	  trigger), audit_image.c (what the trigger knows of a table),
  *	  audit_jsonb.c (a row as a jsonb image), audit_writer.c (the batched
- *	  insert into ame_audit_logs) and audit_log.c (the log's guard and
- *	  upkeep).  Nothing outside them needs these.
+ *	  insert into ame_audit_logs), audit_log.c (the log's guard and
+ *	  upkeep) and audit_redact.c (ame_redact_audit()).  Nothing outside
+ *	  them needs these.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef AME_AUDIT_H
 #define AME_AUDIT_H
 
+#include "commands/trigger.h"
 #include "pgtime.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
@@ -72,8 +74,10 @@ typedef struct AuditRelInfo
 	MemoryContext cxt;			/* holds this and everything below */
 	AttrNumber	id_attnum;		/* 0: no usable uuid "id" column */
 	const char *id_problem;		/* why there is none */
+	Oid			tgoid;			/* the trigger whose exclusions it applies */
+	const char *missing_excluded;	/* an excluded name no column has */
 	int			ncols;
-	AuditColumn *cols;
+	AuditColumn *cols;			/* the columns logged: all but excluded */
 	MemoryContext last_cxt;		/* holds the AK_DATETIME last_string's */
 	Datum		schema_text;
 	Datum		table_text;
@@ -99,8 +103,18 @@ enum
 
 /* audit_image.c: what the trigger knows of a table */
 
-extern AuditRelInfo *ame_audit_relinfo_pin(Relation rel, int *pin);
+extern AuditRelInfo *ame_audit_relinfo_pin(Relation rel, Trigger *trigger,
+											Oid nspid, int *pin);
 extern void ame_audit_relinfo_unpin(int pin);
+
+/* audit.c: pieces of a log row the redaction's REDACT row shares */
+
+extern Jsonb *ame_audit_build_context(const AmeIdentity *id);
+extern void ame_audit_uuid_v7(pg_uuid_t *uuid);
+
+/* audit_redact.c: ame_redact_audit() is rewriting images (see the guard) */
+
+extern bool ame_audit_redacting;
 
 /* audit_jsonb.c: a row's columns as a jsonb image */
 

@@ -6,6 +6,13 @@
  *	  relcache callback, and pinned by the calls that use it.  The images
  *	  themselves are written by audit_jsonb.c.
  *
+ * The columns excluded from the audit (the trigger's arguments, set by
+ * ame_enable_audit()) are simply left out of the entry: the trigger never
+ * looks at them, so an exclusion costs nothing per row, and a table
+ * without exclusions pays nothing for the feature.  Re-creating the
+ * trigger with another list invalidates the table's relcache entry, and
+ * so this one.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -59,7 +66,9 @@ static void xact_callback(XactEvent event, void *arg);
 static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							 SubTransactionId parentSubid, void *arg);
 static void release_pins(int depth);
-static AuditRelInfo *build_relinfo(Relation rel);
+static AuditRelInfo *build_relinfo(Relation rel, Trigger *trigger, Oid nspid);
+static bool *excluded_columns(Relation rel, Trigger *trigger, Oid nspid,
+							  bool *id_excluded, const char **missing);
 
 static void
 register_callbacks(void)
@@ -164,10 +173,13 @@ release_pins(int depth)
  * ame_audit_relinfo_pin
  *		What the trigger knows of this relation, (re)built if it changed,
  *		pinned until ame_audit_relinfo_unpin(*pin): it stays whole while
- *		the call uses it, whatever user code the call runs.
+ *		the call uses it, whatever user code the call runs.  The entry
+ *		applies the exclusions of one trigger (there is normally one audit
+ *		trigger per table): another trigger's call rebuilds it.  nspid is
+ *		the extension's schema.
  */
 AuditRelInfo *
-ame_audit_relinfo_pin(Relation rel, int *pin)
+ame_audit_relinfo_pin(Relation rel, Trigger *trigger, Oid nspid, int *pin)
 {
 	Oid			relid = RelationGetRelid(rel);
 	AuditRelEntry *entry;
@@ -178,7 +190,8 @@ ame_audit_relinfo_pin(Relation rel, int *pin)
 	entry = hash_search(relinfo_hash, &relid, HASH_ENTER, &found);
 	if (!found)
 		entry->info = NULL;
-	if (entry->info == NULL || !entry->info->valid)
+	if (entry->info == NULL || !entry->info->valid ||
+		entry->info->tgoid != trigger->tgoid)
 	{
 		AuditRelInfo *old = entry->info;
 
@@ -189,7 +202,7 @@ ame_audit_relinfo_pin(Relation rel, int *pin)
 		 */
 		building_relid = relid;
 		building_invalidated = false;
-		info = build_relinfo(rel);
+		info = build_relinfo(rel, trigger, nspid);
 		building_relid = InvalidOid;
 		if (building_invalidated)
 			info->valid = false;
@@ -232,13 +245,13 @@ ame_audit_relinfo_unpin(int pin)
 
 /*
  * build_relinfo
- *		Work out the columns of an audited table and how each one becomes
- *		JSON.  Built in a context of the call's memory and handed over to
+ *		Work out the columns of an audited table that the trigger logs
+ *		(all but the excluded ones) and how each one becomes JSON.  Built in a context of the call's memory and handed over to
  *		the cache only when complete, so that an error leaves nothing
  *		behind.
  */
 static AuditRelInfo *
-build_relinfo(Relation rel)
+build_relinfo(Relation rel, Trigger *trigger, Oid nspid)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	MemoryContext cxt;
@@ -248,6 +261,9 @@ build_relinfo(Relation rel)
 	int			ncols = 0;
 	AttrNumber	id_attnum = 0;
 	const char *id_problem = "It has no column \"id\" of type uuid.";
+	bool	   *excluded;
+	bool		id_excluded;
+	const char *missing;
 	int			i;
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "ame audited relation",
@@ -256,6 +272,7 @@ build_relinfo(Relation rel)
 
 	info = palloc0(sizeof(AuditRelInfo));
 	cols = palloc0(tupdesc->natts * sizeof(AuditColumn));
+	excluded = excluded_columns(rel, trigger, nspid, &id_excluded, &missing);
 	for (i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
@@ -273,6 +290,8 @@ build_relinfo(Relation rel)
 			else
 				id_problem = "Its column \"id\" is not of type uuid.";
 		}
+		if (excluded[i])
+			continue;
 
 		col = &cols[ncols++];
 		col->attnum = att->attnum;
@@ -321,6 +340,15 @@ build_relinfo(Relation rel)
 	info->ncols = ncols;
 	info->id_attnum = id_attnum;
 	info->id_problem = id_problem;
+	if (id_excluded)
+	{
+		/* history is kept by "id": it cannot be left out */
+		info->id_attnum = 0;
+		info->id_problem = "Its audit trigger excludes column \"id\", by which history is kept.";
+	}
+	info->tgoid = trigger->tgoid;
+	info->missing_excluded = missing;
+	pfree(excluded);
 	info->schema_text =
 		CStringGetTextDatum(get_namespace_name(RelationGetNamespace(rel)));
 	info->table_text = CStringGetTextDatum(RelationGetRelationName(rel));
@@ -329,4 +357,54 @@ build_relinfo(Relation rel)
 	MemoryContextSetParent(cxt, audit_cache_cxt);
 	info->valid = true;
 	return info;
+}
+
+/*
+ * excluded_columns
+ *		Which columns (by attnum - 1) the trigger leaves out: those its
+ *		arguments name, and, on the extension's own ame_visit_sessions and
+ *		ame_visit_sessions_archive, always session_token (a bearer
+ *		credential must never reach the log, however the trigger was
+ *		attached).  *id_excluded: an argument names "id".  *missing: the
+ *		first argument that names no column (renamed or dropped since), or
+ *		NULL.  Allocated in the current memory context.
+ */
+static bool *
+excluded_columns(Relation rel, Trigger *trigger, Oid nspid,
+				 bool *id_excluded, const char **missing)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	bool	   *excluded = palloc0(Max(tupdesc->natts, 1) * sizeof(bool));
+	const char *relname = RelationGetRelationName(rel);
+	int			i;
+
+	*id_excluded = false;
+	*missing = NULL;
+	for (i = 0; i < trigger->tgnargs; i++)
+	{
+		const char *name = trigger->tgargs[i];
+		int			attnum = SPI_fnumber(tupdesc, name);
+
+		/* SPI_fnumber: negative for a system column or no such column */
+		if (attnum <= 0)
+		{
+			if (*missing == NULL)
+				*missing = pstrdup(name);
+		}
+		else if (strcmp(name, "id") == 0)
+			*id_excluded = true;
+		else
+			excluded[attnum - 1] = true;
+	}
+
+	if (RelationGetNamespace(rel) == nspid &&
+		(strcmp(relname, "ame_visit_sessions") == 0 ||
+		 strcmp(relname, "ame_visit_sessions_archive") == 0))
+	{
+		int			attnum = SPI_fnumber(tupdesc, "session_token");
+
+		if (attnum > 0)
+			excluded[attnum - 1] = true;
+	}
+	return excluded;
 }

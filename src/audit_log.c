@@ -30,8 +30,9 @@ PG_FUNCTION_INFO_V1(ame_purge_audit_logs);
  * ame_audit_log_guard() RETURNS trigger
  *		BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE (statement) on
  *		ame_audit_logs, enabled ALWAYS: the log is append-only.  Only the
- *		DELETEs of ame_purge_audit_logs() pass, and the row changes a
- *		logical-replication subscriber applies.
+ *		DELETEs of ame_purge_audit_logs() pass, the UPDATEs of
+ *		ame_redact_audit(), and the row changes a logical-replication
+ *		subscriber applies.
  */
 Datum
 ame_audit_log_guard(PG_FUNCTION_ARGS)
@@ -48,6 +49,14 @@ ame_audit_log_guard(PG_FUNCTION_ARGS)
 	if (purge_in_progress && TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
 		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		return PointerGetDatum(trigdata->tg_trigtuple);
+
+	/*
+	 * ame_redact_audit() rewrites images of one record through its own
+	 * UPDATE, with this flag set only around it (reset on error).
+	 */
+	if (ame_audit_redacting && TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
+		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_newtuple);
 
 	/*
 	 * A logical-replication subscriber of the log applies what its

@@ -337,7 +337,7 @@ CREATE TABLE @extschema@.ame_audit_logs (
 	context jsonb,
 	CONSTRAINT ame_audit_logs_pkey PRIMARY KEY (id),
 	CONSTRAINT valid_audit_operation
-		CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE'))
+		CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'REDACT'))
 );
 
 ALTER SEQUENCE @extschema@.ame_audit_logs_seq_seq

@@ -13,7 +13,7 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.audit_trigger_function() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.audit_trigger_function() IS
-'AFTER INSERT OR UPDATE OR DELETE row trigger: one ame_audit_logs row per changed row';
+'AFTER INSERT OR UPDATE OR DELETE row trigger: one ame_audit_logs row per changed row; its arguments name the columns left out of the images';
 
 CREATE FUNCTION @extschema@.ame_audit_log_guard()
 RETURNS trigger
@@ -71,10 +71,56 @@ COMMENT ON FUNCTION @extschema@.ame_require_owner(text) IS
 'raise 42501 "permission denied for function" unless the caller has the privileges of the extension''s owner; the first step of every owner-only function';
 
 --
+-- Which tables are audited, with which columns left out
+--
+
+-- the audit trigger's arguments are the excluded columns (pg_trigger
+-- keeps them NUL-terminated in tgargs); on the extension's own
+-- ame_visit_sessions and its archive, session_token is always excluded
+-- (the trigger enforces it whatever its arguments)
+CREATE VIEW @extschema@.ame_audited_tables AS
+SELECT c.oid::pg_catalog.regclass AS relid,
+	   n.nspname AS table_schema,
+	   c.relname AS table_name,
+	   CASE WHEN c.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
+					 '@extschema@.ame_visit_sessions'::pg_catalog.regclass::pg_catalog.oid,
+					 '@extschema@.ame_visit_sessions_archive'::pg_catalog.regclass::pg_catalog.oid])
+				 AND NOT 'session_token'::pg_catalog.text OPERATOR(pg_catalog.=) ANY (a.args)
+			THEN a.args OPERATOR(pg_catalog.||) 'session_token'::pg_catalog.text
+			ELSE a.args END AS excluded_columns,
+	   t.tgname AS trigger_name,
+	   CASE WHEN t.tgenabled OPERATOR(pg_catalog.=) 'O'::"char" THEN 'enabled'
+			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'D'::"char" THEN 'disabled'
+			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'R'::"char" THEN 'replica'
+			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'A'::"char" THEN 'always'
+	   END AS trigger_state,
+	   (SELECT pt.tgrelid::pg_catalog.regclass FROM pg_catalog.pg_trigger pt
+		WHERE pt.oid OPERATOR(pg_catalog.=) t.tgparentid) AS partition_of
+FROM pg_catalog.pg_trigger t
+	 JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
+	 JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	 CROSS JOIN LATERAL (
+		 SELECT COALESCE(
+			 (SELECT pg_catalog.array_agg(pg_catalog.convert_from(
+						 pg_catalog.substring(t.tgargs, z.prev OPERATOR(pg_catalog.+) 2,
+											  z.i OPERATOR(pg_catalog.-) z.prev OPERATOR(pg_catalog.-) 1),
+						 pg_catalog.getdatabaseencoding()) ORDER BY z.i)
+			  FROM (SELECT g.i, pg_catalog.lag(g.i, 1, -1) OVER (ORDER BY g.i) AS prev
+					FROM pg_catalog.generate_series(0, pg_catalog.octet_length(t.tgargs)
+													  OPERATOR(pg_catalog.-) 1) g(i)
+					WHERE pg_catalog.get_byte(t.tgargs, g.i) OPERATOR(pg_catalog.=) 0) z),
+			 '{}'::pg_catalog.text[]) AS args) a
+WHERE t.tgfoid OPERATOR(pg_catalog.=)
+	  '@extschema@.audit_trigger_function()'::pg_catalog.regprocedure::pg_catalog.oid;
+
+COMMENT ON VIEW @extschema@.ame_audited_tables IS
+'the tables audit_trigger_function() audits (partitions of an audited table included), with the columns left out of their images and the trigger''s state';
+
+--
 -- Turning auditing on and off (owner only)
 --
 
-CREATE FUNCTION @extschema@.ame_enable_audit(tbl regclass)
+CREATE FUNCTION @extschema@.ame_enable_audit(tbl regclass, exclude text[] DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -83,6 +129,12 @@ DECLARE
 	idtype oid;
 	kind "char";
 	name text;
+	col text;
+	cols text[];
+	found_trigger boolean := false;
+	old_cols text[];
+	old_state text;
+	parent regclass;
 BEGIN
 	PERFORM @extschema@.ame_require_owner('ame_enable_audit'::pg_catalog.text);
 	IF tbl IS NULL THEN
@@ -108,31 +160,96 @@ BEGIN
 			USING ERRCODE = '22023',
 				  HINT = 'Only tables with a uuid column "id" can be audited.';
 	END IF;
-	IF EXISTS (SELECT 1 FROM pg_trigger t
-			   WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND t.tgname = 'ame_audit'
-				 AND t.tgfoid OPERATOR(pg_catalog.=)
-					 '@extschema@.audit_trigger_function()'::pg_catalog.regprocedure) THEN
-		RAISE NOTICE 'table "%" is already audited', name;
-		RETURN;
+
+	-- the columns to leave out: each a column of the table as it is now
+	IF exclude IS NULL THEN
+		RAISE EXCEPTION 'exclude must not be NULL' USING ERRCODE = '22023',
+			HINT = 'Pass ''{}'' to exclude no column.';
 	END IF;
-	IF EXISTS (SELECT 1 FROM pg_trigger t
-			   WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND t.tgname = 'ame_audit') THEN
+	IF pg_catalog.array_ndims(exclude) OPERATOR(pg_catalog.>) 1 THEN
+		RAISE EXCEPTION 'exclude must be a one-dimensional array' USING ERRCODE = '22023';
+	END IF;
+	FOREACH col IN ARRAY exclude LOOP
+		IF col IS NULL THEN
+			RAISE EXCEPTION 'exclude must not contain NULL' USING ERRCODE = '22004';
+		END IF;
+		IF NOT EXISTS (SELECT FROM pg_attribute a
+					   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl
+						 AND a.attname::pg_catalog.text OPERATOR(pg_catalog.=) col
+						 AND a.attnum OPERATOR(pg_catalog.>) 0::pg_catalog.int2
+						 AND NOT a.attisdropped) THEN
+			RAISE EXCEPTION 'column "%" of table "%" does not exist', col, name
+				USING ERRCODE = '42703';
+		END IF;
+		IF col OPERATOR(pg_catalog.=) 'id'::pg_catalog.text THEN
+			RAISE EXCEPTION 'column "id" cannot be excluded from the audit'
+				USING ERRCODE = '22023',
+					  DETAIL = 'A record''s history is kept by its "id".';
+		END IF;
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(exclude) x
+			WHERE x OPERATOR(pg_catalog.=) col) OPERATOR(pg_catalog.>) 1::pg_catalog.int8 THEN
+			RAISE EXCEPTION 'column "%" is listed twice in exclude', col USING ERRCODE = '22023';
+		END IF;
+	END LOOP;
+	-- kept in column order; a session token never reaches the log
+	SELECT COALESCE(pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attnum),
+					'{}'::pg_catalog.text[])
+	INTO cols
+	FROM pg_attribute a
+	WHERE a.attrelid OPERATOR(pg_catalog.=) tbl
+	  AND a.attnum OPERATOR(pg_catalog.>) 0::pg_catalog.int2 AND NOT a.attisdropped
+	  AND (a.attname::pg_catalog.text OPERATOR(pg_catalog.=) ANY (exclude)
+		   OR (a.attname::pg_catalog.text OPERATOR(pg_catalog.=) 'session_token'::pg_catalog.text
+			   AND tbl::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
+				   '@extschema@.ame_visit_sessions'::pg_catalog.regclass::pg_catalog.oid,
+				   '@extschema@.ame_visit_sessions_archive'::pg_catalog.regclass::pg_catalog.oid])));
+
+	SELECT true, v.excluded_columns, v.trigger_state, v.partition_of
+	INTO found_trigger, old_cols, old_state, parent
+	FROM @extschema@.ame_audited_tables v
+	WHERE v.relid::pg_catalog.oid OPERATOR(pg_catalog.=) tbl::pg_catalog.oid
+	  AND v.trigger_name OPERATOR(pg_catalog.=) 'ame_audit'::pg_catalog.name;
+	IF found_trigger THEN
+		IF old_cols OPERATOR(pg_catalog.=) cols THEN
+			RAISE NOTICE 'table "%" is already audited', name;
+			RETURN;
+		END IF;
+		IF parent IS NOT NULL THEN
+			RAISE EXCEPTION 'table "%" is audited as a partition of "%"', name, parent
+				USING ERRCODE = '55000',
+					  HINT = 'Set the excluded columns on the partitioned table.';
+		END IF;
+		-- another list: the trigger is made again, in the state it was in
+		EXECUTE format('DROP TRIGGER ame_audit ON %s', tbl);
+		RAISE NOTICE 'columns excluded from the audit of table "%": % (were: %)',
+			name, cols, old_cols;
+	ELSIF EXISTS (SELECT 1 FROM pg_trigger t
+				  WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND t.tgname = 'ame_audit') THEN
 		RAISE EXCEPTION 'table "%" already has a trigger "ame_audit" that is not ame''s', name
 			USING ERRCODE = '42710';
 	END IF;
 	EXECUTE format('CREATE TRIGGER ame_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
-				   'FOR EACH ROW EXECUTE FUNCTION %I.audit_trigger_function()',
+				   'FOR EACH ROW EXECUTE FUNCTION %I.audit_trigger_function(%s)',
 				   tbl,
 				   (SELECT n.nspname FROM pg_extension e
 					JOIN pg_namespace n ON n.oid = e.extnamespace
-					WHERE e.extname = 'ame'));
+					WHERE e.extname = 'ame'),
+				   (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(x.c), ', ' ORDER BY x.o)
+					FROM pg_catalog.unnest(cols) WITH ORDINALITY x(c, o)));
+	IF old_state OPERATOR(pg_catalog.=) 'disabled'::pg_catalog.text THEN
+		EXECUTE format('ALTER TABLE %s DISABLE TRIGGER ame_audit', tbl);
+	ELSIF old_state OPERATOR(pg_catalog.=) 'replica'::pg_catalog.text THEN
+		EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ame_audit', tbl);
+	ELSIF old_state OPERATOR(pg_catalog.=) 'always'::pg_catalog.text THEN
+		EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ame_audit', tbl);
+	END IF;
 END
 $$;
 
-REVOKE EXECUTE ON FUNCTION @extschema@.ame_enable_audit(regclass) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_enable_audit(regclass, text[]) FROM PUBLIC;
 
-COMMENT ON FUNCTION @extschema@.ame_enable_audit(regclass) IS
-'audit a table (it needs a uuid column "id"): adds trigger ame_audit; owner only';
+COMMENT ON FUNCTION @extschema@.ame_enable_audit(regclass, text[]) IS
+'audit a table (it needs a uuid column "id"), leaving out the columns in exclude: adds trigger ame_audit, or replaces its list of excluded columns; owner only';
 
 CREATE FUNCTION @extschema@.ame_disable_audit(tbl regclass)
 RETURNS void
@@ -174,6 +291,21 @@ REVOKE EXECUTE ON FUNCTION @extschema@.ame_purge_audit_logs(interval) FROM PUBLI
 
 COMMENT ON FUNCTION @extschema@.ame_purge_audit_logs(interval) IS
 'delete audit rows performed more than older_than ago; logs to system_maintenance_log; returns the count; owner only';
+
+--
+-- Redaction, the erasure path (owner only)
+--
+
+CREATE FUNCTION @extschema@.ame_redact_audit(tbl regclass, record_id uuid,
+											 columns text[], reason text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ame_redact_audit'
+LANGUAGE C;
+
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_redact_audit(regclass, uuid, text[], text) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.ame_redact_audit(regclass, uuid, text[], text) IS
+'replace those columns'' values with "[redacted]" in every image of the record in ame_audit_logs, log a REDACT row with the reason; returns the images changed; owner only';
 
 --
 -- History and time travel, with the caller's rights
