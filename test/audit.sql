@@ -313,7 +313,7 @@ SELECT is(pg_temp.as_role('ame_tap_audit_other',
           'another role cannot attach audit_trigger_function to its own table');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit_own.mine'::regclass), 0::bigint,
           '... and so got no trigger');
-SELECT ok(NOT has_function_privilege('public', 'public.ame_enable_audit(regclass)', 'EXECUTE')
+SELECT ok(NOT has_function_privilege('public', 'public.ame_enable_audit(regclass, text[])', 'EXECUTE')
           AND NOT has_function_privilege('public', 'public.ame_disable_audit(regclass)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'public.audit_trigger_function()', 'EXECUTE'),
           'PUBLIC cannot execute ame_enable_audit, ame_disable_audit, audit_trigger_function');
@@ -322,7 +322,7 @@ SELECT is((SELECT count(*) FROM public.ame_audit_logs WHERE table_name = 'ame_cu
           'ame_customers is still audited (the refused disable changed nothing)');
 
 -- owner only also for a role the owner grants EXECUTE: the grant hands out nothing
-GRANT EXECUTE ON FUNCTION public.ame_enable_audit(regclass), public.ame_disable_audit(regclass),
+GRANT EXECUTE ON FUNCTION public.ame_enable_audit(regclass, text[]), public.ame_disable_audit(regclass),
   public.ame_purge_audit_logs(interval) TO ame_tap_audit_other;
 CREATE TEMP TABLE log_before AS SELECT * FROM public.ame_audit_logs;
 SELECT is(pg_temp.as_role('ame_tap_audit_other', $$SELECT public.ame_enable_audit('audit_own.mine')$$),
@@ -343,7 +343,7 @@ SELECT ok((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit_own.mine'::reg
           '... re-read: no trigger added, none dropped');
 SELECT set_eq('SELECT id, seq FROM public.ame_audit_logs', 'SELECT id, seq FROM pg_temp.log_before',
               '... re-read: the log is as it was');
-REVOKE EXECUTE ON FUNCTION public.ame_enable_audit(regclass), public.ame_disable_audit(regclass),
+REVOKE EXECUTE ON FUNCTION public.ame_enable_audit(regclass, text[]), public.ame_disable_audit(regclass),
   public.ame_purge_audit_logs(interval) FROM ame_tap_audit_other;
 
 --
