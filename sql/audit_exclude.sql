@@ -70,6 +70,8 @@ SELECT ame_enable_audit('gov.tech', ARRAY[['note'], ['battery']]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT excluded_columns, trigger_state FROM ame_audited_tables WHERE table_schema = 'gov';
 SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'gov.tech'::regclass;
+-- the list is kept in ame_audit_exclusions (which pg_dump dumps), by table
+SELECT relid, excluded_columns FROM ame_audit_exclusions ORDER BY relid::text COLLATE "C";
 -- a table that was not audited stays so after a refused call
 CREATE TABLE gov.fresh (id uuid, secret text);
 SELECT ame_enable_audit('gov.fresh', ARRAY['nope']);
@@ -180,6 +182,26 @@ DROP TRIGGER sneaky ON ame_visit_sessions;
 SELECT ame_enable_audit('ame_visit_sessions_archive');
 SELECT table_name, excluded_columns FROM ame_audited_tables WHERE table_name = 'ame_visit_sessions_archive';
 SELECT ame_disable_audit('ame_visit_sessions_archive');
+-- disabling drops the list; a dropped table's list goes at the next call
+DROP TABLE gov."Odd";
+SELECT ame_disable_audit('gov.tech');
+SELECT ame_enable_audit('gov.fresh');
+SELECT relid, excluded_columns FROM ame_audit_exclusions ORDER BY relid::text COLLATE "C";
+SELECT ame_disable_audit('gov.fresh');
+-- on a partitioned table the list holds for its partitions; it is set on
+-- the parent only
+CREATE TABLE gov.parted (id uuid, k int, secret text) PARTITION BY LIST (k);
+CREATE TABLE gov.parted_1 PARTITION OF gov.parted FOR VALUES IN (1);
+SELECT ame_enable_audit('gov.parted', ARRAY['secret']);
+CREATE TABLE gov.parted_2 PARTITION OF gov.parted FOR VALUES IN (2);
+SELECT table_name, excluded_columns, partition_of FROM ame_audited_tables
+WHERE table_name LIKE 'parted%' ORDER BY table_name COLLATE "C";
+INSERT INTO gov.parted VALUES ('d1000000-0000-0000-0000-000000000007', 1, 's'),
+                              ('d1000000-0000-0000-0000-000000000008', 2, 's');
+SELECT table_name, new_values FROM ame_audit_logs WHERE table_name LIKE 'parted%' ORDER BY seq;
+SELECT ame_enable_audit('gov.parted_1');
+SELECT ame_enable_audit('gov.parted_1', ARRAY['k']);
+\echo :LAST_ERROR_SQLSTATE
 
 -- owner only, like the rest
 CREATE ROLE ame_gov_user;

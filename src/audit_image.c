@@ -6,21 +6,32 @@
  *	  relcache callback, and pinned by the calls that use it.  The images
  *	  themselves are written by audit_jsonb.c.
  *
- * The columns excluded from the audit (the trigger's arguments, set by
- * ame_enable_audit()) are simply left out of the entry: the trigger never
- * looks at them, so an exclusion costs nothing per row, and a table
- * without exclusions pays nothing for the feature.  Re-creating the
- * trigger with another list invalidates the table's relcache entry, and
- * so this one.
+ * The columns excluded from the audit are simply left out of the entry:
+ * the trigger never looks at them, so an exclusion costs nothing per row,
+ * and a table without exclusions pays nothing for the feature.  They are
+ * read when the entry is built: the table's row (and, for a partition, its
+ * ancestors' rows) in ame_audit_exclusions, which ame_enable_audit()
+ * keeps and pg_dump dumps (the triggers of the extension's own tables are
+ * not dumped, so their arguments would not survive a restore), plus the
+ * trigger's own arguments (a trigger attached by hand).  ame_enable_audit()
+ * makes the trigger again when the list changes, which invalidates the
+ * table's relcache entry, and so this one.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/partition.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -28,8 +39,11 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "audit.h"
+
+#define EXCLUSIONS_NAME	"ame_audit_exclusions"
 
 /* the cache: relid -> the current entry for that relation */
 typedef struct AuditRelEntry
@@ -69,6 +83,9 @@ static void release_pins(int depth);
 static AuditRelInfo *build_relinfo(Relation rel, Trigger *trigger, Oid nspid);
 static bool *excluded_columns(Relation rel, Trigger *trigger, Oid nspid,
 							  bool *id_excluded, const char **missing);
+static void exclude_column(TupleDesc tupdesc, const char *name, bool *excluded,
+						   bool *id_excluded, const char **missing);
+static List *configured_exclusions(Relation rel, Oid nspid);
 
 static void
 register_callbacks(void)
@@ -361,13 +378,14 @@ build_relinfo(Relation rel, Trigger *trigger, Oid nspid)
 
 /*
  * excluded_columns
- *		Which columns (by attnum - 1) the trigger leaves out: those its
- *		arguments name, and, on the extension's own ame_visit_sessions and
- *		ame_visit_sessions_archive, always session_token (a bearer
- *		credential must never reach the log, however the trigger was
- *		attached).  *id_excluded: an argument names "id".  *missing: the
- *		first argument that names no column (renamed or dropped since), or
- *		NULL.  Allocated in the current memory context.
+ *		Which columns (by attnum - 1) the trigger leaves out: those listed
+ *		for the table (or an ancestor of it) in ame_audit_exclusions, those
+ *		the trigger's arguments name, and, on the extension's own
+ *		ame_visit_sessions and ame_visit_sessions_archive, always
+ *		session_token (a bearer credential must never reach the log,
+ *		however the trigger was attached).  *id_excluded: "id" is listed.
+ *		*missing: the first listed name that no column has (renamed or
+ *		dropped since), or NULL.  Allocated in the current memory context.
  */
 static bool *
 excluded_columns(Relation rel, Trigger *trigger, Oid nspid,
@@ -376,26 +394,17 @@ excluded_columns(Relation rel, Trigger *trigger, Oid nspid,
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	bool	   *excluded = palloc0(Max(tupdesc->natts, 1) * sizeof(bool));
 	const char *relname = RelationGetRelationName(rel);
+	ListCell   *lc;
 	int			i;
 
 	*id_excluded = false;
 	*missing = NULL;
+	foreach(lc, configured_exclusions(rel, nspid))
+		exclude_column(tupdesc, (const char *) lfirst(lc), excluded,
+					   id_excluded, missing);
 	for (i = 0; i < trigger->tgnargs; i++)
-	{
-		const char *name = trigger->tgargs[i];
-		int			attnum = SPI_fnumber(tupdesc, name);
-
-		/* SPI_fnumber: negative for a system column or no such column */
-		if (attnum <= 0)
-		{
-			if (*missing == NULL)
-				*missing = pstrdup(name);
-		}
-		else if (strcmp(name, "id") == 0)
-			*id_excluded = true;
-		else
-			excluded[attnum - 1] = true;
-	}
+		exclude_column(tupdesc, trigger->tgargs[i], excluded,
+					   id_excluded, missing);
 
 	if (RelationGetNamespace(rel) == nspid &&
 		(strcmp(relname, "ame_visit_sessions") == 0 ||
@@ -407,4 +416,102 @@ excluded_columns(Relation rel, Trigger *trigger, Oid nspid,
 			excluded[attnum - 1] = true;
 	}
 	return excluded;
+}
+
+/* mark one listed column excluded; note "id" and names no column has */
+static void
+exclude_column(TupleDesc tupdesc, const char *name, bool *excluded,
+			   bool *id_excluded, const char **missing)
+{
+	/* SPI_fnumber: negative for a system column or no such column */
+	int			attnum = SPI_fnumber(tupdesc, name);
+
+	if (attnum <= 0)
+	{
+		if (*missing == NULL)
+			*missing = pstrdup(name);
+	}
+	else if (strcmp(name, "id") == 0)
+		*id_excluded = true;
+	else
+		excluded[attnum - 1] = true;
+}
+
+/*
+ * configured_exclusions
+ *		The column names listed in ame_audit_exclusions for this relation
+ *		and, for a partition, for its ancestors (a partitioned table's list
+ *		holds for its partitions).  Read directly, by the table's primary
+ *		key, as the catalogs are read: the caller needs no right on it.
+ */
+static List *
+configured_exclusions(Relation rel, Oid nspid)
+{
+	Oid			cfgid = get_relname_relid(EXCLUSIONS_NAME, nspid);
+	List	   *relids;
+	List	   *names = NIL;
+	Relation	cfg;
+	TupleDesc	cfgdesc;
+	Oid			pkey;
+	AttrNumber	tblcol;
+	AttrNumber	listcol;
+	Snapshot	snapshot;
+	ListCell   *lc;
+
+	if (!OidIsValid(cfgid))
+		return NIL;
+	relids = list_make1_oid(RelationGetRelid(rel));
+	if (rel->rd_rel->relispartition)
+		relids = list_concat(relids,
+							 get_partition_ancestors(RelationGetRelid(rel)));
+
+	cfg = table_open(cfgid, AccessShareLock);
+	cfgdesc = RelationGetDescr(cfg);
+	tblcol = SPI_fnumber(cfgdesc, "relid");
+	listcol = SPI_fnumber(cfgdesc, "excluded_columns");
+	if (tblcol <= 0 || listcol <= 0 ||
+		TupleDescAttr(cfgdesc, tblcol - 1)->atttypid != REGCLASSOID ||
+		TupleDescAttr(cfgdesc, listcol - 1)->atttypid != TEXTARRAYOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" does not have the columns the audit trigger reads",
+						EXCLUSIONS_NAME),
+				 errhint("Reinstall the extension with DROP EXTENSION ame and CREATE EXTENSION ame.")));
+	pkey = RelationGetPrimaryKeyIndex(cfg);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+	foreach(lc, relids)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		ScanKeyInit(&key, tblcol, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(cfg, pkey, OidIsValid(pkey), snapshot,
+								  1, &key);
+		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		{
+			bool		isnull;
+			Datum		list = heap_getattr(tuple, listcol, cfgdesc, &isnull);
+			Datum	   *elems;
+			bool	   *elemnulls;
+			int			n;
+			int			i;
+
+			CHECK_FOR_INTERRUPTS();
+			if (isnull)
+				continue;
+			deconstruct_array(DatumGetArrayTypeP(list), TEXTOID, -1, false,
+							  TYPALIGN_INT, &elems, &elemnulls, &n);
+			for (i = 0; i < n; i++)
+				if (!elemnulls[i])
+					names = lappend(names, TextDatumGetCString(elems[i]));
+		}
+		systable_endscan(scan);
+	}
+
+	UnregisterSnapshot(snapshot);
+	table_close(cfg, AccessShareLock);
+	return names;
 }

@@ -71,23 +71,38 @@ COMMENT ON FUNCTION @extschema@.ame_require_owner(text) IS
 'raise 42501 "permission denied for function" unless the caller has the privileges of the extension''s owner; the first step of every owner-only function';
 
 --
--- Which tables are audited, with which columns left out
+-- Which columns each audited table leaves out of the log
 --
 
--- the audit trigger's arguments are the excluded columns (pg_trigger
--- keeps them NUL-terminated in tgargs); on the extension's own
--- ame_visit_sessions and its archive, session_token is always excluded
--- (the trigger enforces it whatever its arguments)
+-- kept here, not only in the trigger: pg_dump dumps this table, but not the
+-- triggers of the extension's own tables (the install script makes them)
+CREATE TABLE @extschema@.ame_audit_exclusions (
+	relid regclass NOT NULL,
+	excluded_columns text[] NOT NULL,
+	CONSTRAINT ame_audit_exclusions_pkey PRIMARY KEY (relid)
+);
+
+COMMENT ON TABLE @extschema@.ame_audit_exclusions IS
+'the columns the audit trigger leaves out of each table''s images (a partitioned table''s list holds for its partitions); kept by ame_enable_audit(), read by the trigger';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ame_audit_exclusions', '');
+
+-- one row per trigger running audit_trigger_function(): the table's list
+-- (and its ancestors', for a partition), the names the trigger's own
+-- arguments give (a trigger attached by hand), and, on the extension's own
+-- ame_visit_sessions and its archive, session_token, which the trigger
+-- always leaves out there
 CREATE VIEW @extschema@.ame_audited_tables AS
 SELECT c.oid::pg_catalog.regclass AS relid,
 	   n.nspname AS table_schema,
 	   c.relname AS table_name,
-	   CASE WHEN c.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
-					 '@extschema@.ame_visit_sessions'::pg_catalog.regclass::pg_catalog.oid,
-					 '@extschema@.ame_visit_sessions_archive'::pg_catalog.regclass::pg_catalog.oid])
-				 AND NOT 'session_token'::pg_catalog.text OPERATOR(pg_catalog.=) ANY (a.args)
-			THEN a.args OPERATOR(pg_catalog.||) 'session_token'::pg_catalog.text
-			ELSE a.args END AS excluded_columns,
+	   l.cols OPERATOR(pg_catalog.||)
+		   CASE WHEN c.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
+						 '@extschema@.ame_visit_sessions'::pg_catalog.regclass::pg_catalog.oid,
+						 '@extschema@.ame_visit_sessions_archive'::pg_catalog.regclass::pg_catalog.oid])
+					 AND NOT 'session_token'::pg_catalog.text OPERATOR(pg_catalog.=) ANY (l.cols)
+				THEN '{session_token}'::pg_catalog.text[]
+				ELSE '{}'::pg_catalog.text[] END AS excluded_columns,
 	   t.tgname AS trigger_name,
 	   CASE WHEN t.tgenabled OPERATOR(pg_catalog.=) 'O'::"char" THEN 'enabled'
 			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'D'::"char" THEN 'disabled'
@@ -100,16 +115,30 @@ FROM pg_catalog.pg_trigger t
 	 JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
 	 JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
 	 CROSS JOIN LATERAL (
-		 SELECT COALESCE(
-			 (SELECT pg_catalog.array_agg(pg_catalog.convert_from(
-						 pg_catalog.substring(t.tgargs, z.prev OPERATOR(pg_catalog.+) 2,
-											  z.i OPERATOR(pg_catalog.-) z.prev OPERATOR(pg_catalog.-) 1),
-						 pg_catalog.getdatabaseencoding()) ORDER BY z.i)
-			  FROM (SELECT g.i, pg_catalog.lag(g.i, 1, -1) OVER (ORDER BY g.i) AS prev
-					FROM pg_catalog.generate_series(0, pg_catalog.octet_length(t.tgargs)
-													  OPERATOR(pg_catalog.-) 1) g(i)
-					WHERE pg_catalog.get_byte(t.tgargs, g.i) OPERATOR(pg_catalog.=) 0) z),
-			 '{}'::pg_catalog.text[]) AS args) a
+		 SELECT COALESCE(pg_catalog.array_agg(x.col ORDER BY x.src, x.pos), '{}'::pg_catalog.text[]) AS cols
+		 FROM (SELECT DISTINCT ON (u.col) u.col, u.src, u.pos
+			   FROM (SELECT e.col, 1 AS src, a.level OPERATOR(pg_catalog.*) 10000 OPERATOR(pg_catalog.+) e.pos AS pos
+					 FROM (SELECT c.oid AS relid, 0 AS level
+						   UNION ALL
+						   SELECT p.relid::pg_catalog.oid, p.ord::pg_catalog.int4
+						   FROM pg_catalog.pg_partition_ancestors(c.oid)
+								WITH ORDINALITY p(relid, ord)
+						   WHERE p.relid::pg_catalog.oid OPERATOR(pg_catalog.<>) c.oid) a
+						  JOIN @extschema@.ame_audit_exclusions ex
+							ON ex.relid::pg_catalog.oid OPERATOR(pg_catalog.=) a.relid
+						  CROSS JOIN LATERAL pg_catalog.unnest(ex.excluded_columns)
+							  WITH ORDINALITY e(col, pos)
+					 UNION ALL
+					 SELECT pg_catalog.convert_from(
+								pg_catalog.substring(t.tgargs, z.prev OPERATOR(pg_catalog.+) 2,
+													 z.i OPERATOR(pg_catalog.-) z.prev OPERATOR(pg_catalog.-) 1),
+								pg_catalog.getdatabaseencoding()),
+							2, z.i
+					 FROM (SELECT g.i, pg_catalog.lag(g.i, 1, -1) OVER (ORDER BY g.i) AS prev
+						   FROM pg_catalog.generate_series(0, pg_catalog.octet_length(t.tgargs)
+															 OPERATOR(pg_catalog.-) 1) g(i)
+						   WHERE pg_catalog.get_byte(t.tgargs, g.i) OPERATOR(pg_catalog.=) 0) z) u
+			   ORDER BY u.col, u.src, u.pos) x) l
 WHERE t.tgfoid OPERATOR(pg_catalog.=)
 	  '@extschema@.audit_trigger_function()'::pg_catalog.regprocedure::pg_catalog.oid;
 
@@ -131,8 +160,8 @@ DECLARE
 	name text;
 	col text;
 	cols text[];
-	found_trigger boolean := false;
 	old_cols text[];
+	found_trigger boolean := false;
 	old_state text;
 	parent regclass;
 BEGIN
@@ -204,22 +233,31 @@ BEGIN
 				   '@extschema@.ame_visit_sessions'::pg_catalog.regclass::pg_catalog.oid,
 				   '@extschema@.ame_visit_sessions_archive'::pg_catalog.regclass::pg_catalog.oid])));
 
-	SELECT true, v.excluded_columns, v.trigger_state, v.partition_of
-	INTO found_trigger, old_cols, old_state, parent
+	SELECT true, v.trigger_state, v.partition_of
+	INTO found_trigger, old_state, parent
 	FROM @extschema@.ame_audited_tables v
 	WHERE v.relid::pg_catalog.oid OPERATOR(pg_catalog.=) tbl::pg_catalog.oid
 	  AND v.trigger_name OPERATOR(pg_catalog.=) 'ame_audit'::pg_catalog.name;
+	SELECT COALESCE((SELECT x.excluded_columns FROM @extschema@.ame_audit_exclusions x
+					 WHERE x.relid::pg_catalog.oid OPERATOR(pg_catalog.=) tbl::pg_catalog.oid),
+					'{}'::pg_catalog.text[])
+	INTO old_cols;
 	IF found_trigger THEN
-		IF old_cols OPERATOR(pg_catalog.=) cols THEN
-			RAISE NOTICE 'table "%" is already audited', name;
-			RETURN;
-		END IF;
 		IF parent IS NOT NULL THEN
+			IF cols OPERATOR(pg_catalog.=) '{}'::pg_catalog.text[] THEN
+				RAISE NOTICE 'table "%" is already audited', name;
+				RETURN;
+			END IF;
 			RAISE EXCEPTION 'table "%" is audited as a partition of "%"', name, parent
 				USING ERRCODE = '55000',
 					  HINT = 'Set the excluded columns on the partitioned table.';
 		END IF;
-		-- another list: the trigger is made again, in the state it was in
+		IF old_cols OPERATOR(pg_catalog.=) cols THEN
+			RAISE NOTICE 'table "%" is already audited', name;
+			RETURN;
+		END IF;
+		-- another list: the trigger is made again (so that every session
+		-- reads the new list), in the state it was in
 		EXECUTE format('DROP TRIGGER ame_audit ON %s', tbl);
 		RAISE NOTICE 'columns excluded from the audit of table "%": % (were: %)',
 			name, cols, old_cols;
@@ -228,14 +266,22 @@ BEGIN
 		RAISE EXCEPTION 'table "%" already has a trigger "ame_audit" that is not ame''s', name
 			USING ERRCODE = '42710';
 	END IF;
+
+	-- the list, by the table (rows of tables dropped since go)
+	DELETE FROM @extschema@.ame_audit_exclusions x
+	WHERE x.relid::pg_catalog.oid OPERATOR(pg_catalog.=) tbl::pg_catalog.oid
+	   OR NOT EXISTS (SELECT FROM pg_class c
+					  WHERE c.oid OPERATOR(pg_catalog.=) x.relid::pg_catalog.oid);
+	IF cols OPERATOR(pg_catalog.<>) '{}'::pg_catalog.text[] THEN
+		INSERT INTO @extschema@.ame_audit_exclusions (relid, excluded_columns) VALUES (tbl, cols);
+	END IF;
+
 	EXECUTE format('CREATE TRIGGER ame_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
-				   'FOR EACH ROW EXECUTE FUNCTION %I.audit_trigger_function(%s)',
+				   'FOR EACH ROW EXECUTE FUNCTION %I.audit_trigger_function()',
 				   tbl,
 				   (SELECT n.nspname FROM pg_extension e
 					JOIN pg_namespace n ON n.oid = e.extnamespace
-					WHERE e.extname = 'ame'),
-				   (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(x.c), ', ' ORDER BY x.o)
-					FROM pg_catalog.unnest(cols) WITH ORDINALITY x(c, o)));
+					WHERE e.extname = 'ame'));
 	IF old_state OPERATOR(pg_catalog.=) 'disabled'::pg_catalog.text THEN
 		EXECUTE format('ALTER TABLE %s DISABLE TRIGGER ame_audit', tbl);
 	ELSIF old_state OPERATOR(pg_catalog.=) 'replica'::pg_catalog.text THEN
@@ -249,7 +295,7 @@ $$;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_enable_audit(regclass, text[]) FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_enable_audit(regclass, text[]) IS
-'audit a table (it needs a uuid column "id"), leaving out the columns in exclude: adds trigger ame_audit, or replaces its list of excluded columns; owner only';
+'audit a table (it needs a uuid column "id"), leaving out the columns in exclude: adds trigger ame_audit, or replaces its list of excluded columns (kept in ame_audit_exclusions); owner only';
 
 CREATE FUNCTION @extschema@.ame_disable_audit(tbl regclass)
 RETURNS void
@@ -261,6 +307,9 @@ BEGIN
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
 	END IF;
+	-- its excluded columns go with it
+	DELETE FROM @extschema@.ame_audit_exclusions x
+	WHERE x.relid::pg_catalog.oid OPERATOR(pg_catalog.=) tbl::pg_catalog.oid;
 	IF NOT EXISTS (SELECT 1 FROM pg_trigger t
 				   WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND t.tgname = 'ame_audit'
 					 AND t.tgfoid OPERATOR(pg_catalog.=)
@@ -276,7 +325,7 @@ $$;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_disable_audit(regclass) FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_disable_audit(regclass) IS
-'stop auditing a table (drops trigger ame_audit; its history stays); owner only';
+'stop auditing a table (drops trigger ame_audit and its list of excluded columns; its history stays); owner only';
 
 --
 -- Retention
