@@ -92,7 +92,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.ame_audit_exclusions', '
 -- arguments give (a trigger attached by hand), and, on the extension's own
 -- ame_visit_sessions and its archive, session_token, which the trigger
 -- always leaves out there
-CREATE VIEW @extschema@.ame_audited_tables AS
+CREATE VIEW @extschema@.ame_audited_tables WITH (security_invoker = true) AS
 SELECT c.oid::pg_catalog.regclass AS relid,
 	   n.nspname AS table_schema,
 	   c.relname AS table_name,
