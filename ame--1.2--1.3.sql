@@ -53,10 +53,10 @@ SELECT c.oid::pg_catalog.regclass AS relid,
 				THEN '{session_token}'::pg_catalog.text[]
 				ELSE '{}'::pg_catalog.text[] END AS excluded_columns,
 	   t.tgname AS trigger_name,
-	   CASE WHEN t.tgenabled OPERATOR(pg_catalog.=) 'O'::"char" THEN 'enabled'
-			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'D'::"char" THEN 'disabled'
-			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'R'::"char" THEN 'replica'
-			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'A'::"char" THEN 'always'
+	   CASE WHEN t.tgenabled OPERATOR(pg_catalog.=) 'O'::pg_catalog."char" THEN 'enabled'
+			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'D'::pg_catalog."char" THEN 'disabled'
+			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'R'::pg_catalog."char" THEN 'replica'
+			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'A'::pg_catalog."char" THEN 'always'
 	   END AS trigger_state,
 	   (SELECT pt.tgrelid::pg_catalog.regclass FROM pg_catalog.pg_trigger pt
 		WHERE pt.oid OPERATOR(pg_catalog.=) t.tgparentid) AS partition_of
