@@ -48,7 +48,7 @@ sub fresh { system("dropdb --force ame_tap >/dev/null 2>&1; createdb ame_tap") =
 
 # --- the page: rows per section, and its links
 my $text = slurp($page) // bail("$page is missing");
-my (%rows, %rowlinks, @links, $section);	# $rows{section}{key} = [cells]
+my (%rows, %rowlinks, %dups, @links, $section);	# $rows{section}{key} = [cells]
 for my $line (split /\n/, $text)
 {
 	push @links, $1 while $line =~ /\]\(([^)\s]+)\)/g;
@@ -57,7 +57,7 @@ for my $line (split /\n/, $text)
 	my $key = $1;
 	my @cells = map { s/^\s+|\s+$//gr } split /\|/, $line;
 	shift @cells;
-	check(!exists $rows{$section}{$key}, "$section: \"$key\" is listed once");
+	$dups{$section}{$key}++ if exists $rows{$section}{$key};
 	$rows{$section}{$key} = \@cells;
 	my @l = $line =~ /\]\(([^)\s]+)\)/g;
 	$rowlinks{$section}{$key} = $l[-1];
@@ -238,10 +238,13 @@ sub both_ways
 	}
 	for my $key (sort keys %$listed)
 	{
-		my @problems;
+		my @problems = $dups{$section}{$key} ? ("listed more than once") : ();
 		if (!exists $catalog->{$key})
 		{
-			push @problems, "no such $kind in a fresh install (or the sources)";
+			my ($name) = $key =~ /^([^(]*)/;
+			my @near = grep { /^\Q$name\E\(/ } sort keys %$catalog;
+			push @problems, "no such $kind in a fresh install (or the sources)"
+				. (@near ? "; the catalog has: " . join('; ', @near) : '');
 		}
 		else
 		{
@@ -296,6 +299,7 @@ for my $key (sort keys %{ $rows{$section_of{pgstate}} // {} })
 	my $cond = ($cells->[1] // '') =~ s/`//gr;
 	my $code = $cond_code{$cond} // '?';
 	my $m = mentions($section_of{pgstate}, $key, $key);
+	$m ||= 'listed more than once' if $dups{$section_of{pgstate}}{$key};
 	check($code eq $key && !$m, "$section_of{pgstate} row \"$key\" is right",
 		  grep { $_ } ($code eq $key ? '' : "the condition name \"$cond\" is SQLSTATE $code"), $m);
 }
