@@ -141,8 +141,13 @@ SELECT x FROM (
 			WHEN relkind = 'S' THEN 'sequence' ELSE 'relkind ' || relkind::text END || '|' || relname || '|' || relname
 	FROM rel
 	UNION ALL
+	-- PostgreSQL 17 and later also record a table's row type and its
+	-- array type as members: they come with the table
 	SELECT 'other member|' || pg_describe_object(classid, objid, 0) FROM m
 	WHERE classid NOT IN ('pg_proc'::regclass, 'pg_class'::regclass)
+	  AND NOT (classid = 'pg_type'::regclass AND EXISTS (
+		SELECT FROM pg_type t LEFT JOIN pg_type elem ON elem.oid = t.typelem
+		WHERE t.oid = m.objid AND (t.typrelid <> 0 OR coalesce(elem.typrelid, 0) <> 0)))
 	UNION ALL
 	SELECT 'trigger|' || t.tgname || ' ON ' || rel.relname || '|' || t.tgname || '|`' || p.proname || '()`'
 	FROM rel JOIN pg_trigger t ON t.tgrelid = rel.oid AND NOT t.tgisinternal JOIN pg_proc p ON p.oid = t.tgfoid
