@@ -8,8 +8,11 @@
 # subscriber touches them: no audit row, no updated_at, no notification);
 # the log is not published; the subscriber's install schedules its own
 # cleanup, which must be removed, because a cleanup run there deletes
-# sessions the publisher still has and the two drift apart for good.
-# Needs root (the clusters run as postgres); about 15 s.  TAP output.
+# sessions the publisher still has and the two drift apart for good; an
+# audit trigger enabled ALWAYS there audits replicated rows a second time,
+# without their user.  Realtime there is opt-in (ENABLE ALWAYS on the
+# realtime row triggers) and then announces replicated changes.
+# Needs root (the clusters run as postgres); about 20 s.  TAP output.
 set -u
 cd "$(dirname "$0")/../.."
 n=0; failed=0
@@ -17,7 +20,7 @@ ok() { n=$((n+1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not ok
 
 if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root to run clusters as postgres"; exit 0; fi
 . test/clusters.sh
-echo "1..18"
+echo "1..19"
 
 db=fieldservice
 cluster_init pub "wal_level = logical" "max_wal_senders = 4" "max_replication_slots = 4"
@@ -82,6 +85,8 @@ fifo=$clusters_tmp/listen.fifo; mkfifo "$fifo" || bail "mkfifo failed"
 lpid=$!
 exec 3>"$fifo"
 echo "LISTEN ame_realtime;" >&3
+wait_until sub $db "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query = 'LISTEN ame_realtime;' AND state = 'idle')" 30 \
+	|| bail "the listener did not start"
 dev=$(pq pub $db -c "SELECT id FROM device_inventory ORDER BY id LIMIT 1")
 seq_before=$(pq pub $db -c "SELECT max(seq) FROM ame_audit_logs")
 progress=$(pq pub $db -c "SELECT count(*) FROM ame_visit_progress WHERE task_name = 'Calibrate sensors'")
@@ -122,6 +127,17 @@ pq pub $db -c "UPDATE ame_visit_sessions SET expires_at = now() + interval '1 ho
 caught_up "SELECT firmware_version FROM device_inventory WHERE id = '$dev'"
 ok "$(pq pub $db -c "SELECT count(*) FROM ame_visit_sessions WHERE session_token LIKE 'old-%'")/$(pq sub $db -c "SELECT count(*) FROM ame_visit_sessions WHERE session_token LIKE 'old-%'")" \
    "3/0" "... which the publisher still has: it revives one, and the subscriber never gets it back"
+
+# nor its own audit of replicated rows: enabled ALWAYS, the subscriber's
+# audit trigger writes a second history of the change, without its user
+pq sub $db -c "ALTER TABLE device_inventory ENABLE ALWAYS TRIGGER ame_audit" >/dev/null
+pq pub $db -c "SET request.jwt.claim.sub = '00000000-0000-4000-8000-000000000001'" \
+           -c "UPDATE device_inventory SET model = 'M-audited' WHERE id = '$dev'" >/dev/null
+caught_up "SELECT model FROM device_inventory WHERE id = '$dev'"
+last="SELECT operation || ' ' || coalesce(user_id::text, 'no user') FROM ame_audit_logs
+      WHERE record_id = '$dev' AND new_values ->> 'model' = 'M-audited'"
+ok "$(pq pub $db -c "$last")|$(pq sub $db -c "$last")" "UPDATE 00000000-0000-4000-8000-000000000001|UPDATE no user" \
+   "an audit trigger enabled ALWAYS on the subscriber records the replicated change again, without the publisher's user"
 
 # the subscriber's server log since the subscription: no error
 ok "$(tail -n +$((mark + 1)) "$clusters_tmp/sub.log" | grep -cE ' (ERROR|FATAL|PANIC): |terminated by signal')" "0" \
