@@ -46,8 +46,9 @@ ok "$(pq pub $db -c "SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM p
 # the subscriber: what it must install, and what its install schedules
 pq sub $db -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION ame" >/dev/null 2>&1
 ok "$?" "0" "the subscriber installs ame (CREATE EXTENSION ame) for the tables"
-ok "$(pq sub $db -c "SELECT jobname FROM cron.job")" "session-cleanup" "... and its install scheduled a cleanup of its own"
-ok "$(pq sub $db -c "SELECT ame_unschedule_cleanup()" -c "SELECT count(*) FROM cron.job")" "$(printf 't\n0')" \
+cleanup_jobs="SELECT count(*) FROM cron.job WHERE jobname = 'session-cleanup'"
+ok "$(pq sub $db -c "$cleanup_jobs")" "1" "... and its install scheduled a cleanup of its own"
+ok "$(pq sub $db -c "SELECT ame_unschedule_cleanup()" -c "$cleanup_jobs")" "$(printf 't\n0')" \
    "ame_unschedule_cleanup() removes it, as a subscriber must"
 mark=$(wc -l <"$clusters_tmp/sub.log")
 pq sub $db -c "CREATE SUBSCRIPTION ame_sub CONNECTION 'host=$clusters_tmp port=$(port_of pub) dbname=$db user=postgres'
