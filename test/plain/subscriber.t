@@ -20,7 +20,7 @@ ok() { n=$((n+1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not ok
 
 if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root to run clusters as postgres"; exit 0; fi
 . test/clusters.sh
-echo "1..19"
+echo "1..20"
 
 db=fieldservice
 cluster_init pub "wal_level = logical" "max_wal_senders = 4" "max_replication_slots = 4"
@@ -79,6 +79,14 @@ ok "$(pq sub $db -c "SELECT (SELECT count(*) FROM ame_visits) || '/' || (SELECT 
                     WHERE NOT EXISTS (SELECT FROM ame_visits v WHERE v.id = s.visit_id))")" "0/8" \
    "the replicated sessions' visits are not there: the apply worker checks no foreign key"
 ok "$(pq sub $db -c "SELECT count(*) FROM ame_audit_logs")" "0" "the initial copy wrote no audit row on the subscriber"
+tech=$(pq pub $db -c "SELECT t.user_id FROM ame_visit_sessions s JOIN ame_visits v ON v.id = s.visit_id
+                      JOIN ame_technicians t ON t.id = v.technician_id ORDER BY s.session_token LIMIT 1")
+as_tech() { pq "$1" $db -c "SET ROLE technician" -c "SET request.jwt.claims = '{\"sub\": \"$tech\"}'" -c "$2"; }
+for c in pub sub; do
+	pq $c $db -c "CREATE ROLE technician NOLOGIN" -c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO technician" >/dev/null
+done
+ok "$(as_tech pub "SELECT count(*) > 0 FROM ame_visit_sessions")|$(as_tech sub "SELECT count(*) FROM ame_visit_sessions")" "t|0" \
+   "row-level security judges sessions by their visit, which is not there: a technician who sees sessions on the publisher sees none"
 
 # changes on the publisher, with a listener on the subscriber
 fifo=$clusters_tmp/listen.fifo; mkfifo "$fifo" || bail "mkfifo failed"
