@@ -179,26 +179,28 @@ COMMENT ON FUNCTION @extschema@.ame_purge_audit_logs(interval) IS
 -- History and time travel, for callers who may see the record
 --
 
--- Reading the log: two SQL functions with the caller's rights (a caller
--- needs SELECT on the log).  ame_record_history() and ame_record_at() call
+-- Reading the log: two PL/pgSQL functions (their plans are kept for the
+-- session) with the caller's rights (a caller needs SELECT on the log).  ame_record_history() and ame_record_at() call
 -- them, after their own check, as the caller or as the owner.
 
 CREATE FUNCTION @extschema@.ame_audit_log_history(tbl regclass, record uuid, upto timestamptz)
 RETURNS TABLE (seq bigint, operation text, changed_fields text[],
 			   old_values jsonb, new_values jsonb, user_id uuid,
 			   performed_at timestamptz, context jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	-- every row logged under the record's id, following it back through
 	-- every UPDATE that changed an id into one of the chain's; a
 	-- partitioned table's rows are logged under their partitions' names
 	WITH RECURSIVE t AS (
 		SELECT n.nspname AS sch, c.relname AS tab
-		FROM (SELECT tbl AS relid
-			  UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p) p
-			 JOIN pg_class c ON c.oid OPERATOR(pg_catalog.=) p.relid
-			 JOIN pg_namespace n ON n.oid = c.relnamespace
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.oid = ANY (ARRAY(SELECT tbl::oid
+								 UNION SELECT p.relid::oid FROM pg_catalog.pg_partition_tree(tbl) p))
 	), chain (rid, before_seq) AS (
 		SELECT record, NULL::bigint
 		UNION ALL
@@ -221,7 +223,8 @@ AS $$
 	  AND l.table_name OPERATOR(pg_catalog.=) t.tab
 	  AND (ch.before_seq IS NULL OR l.seq < ch.before_seq)
 	  AND l.performed_at <= upto
-	ORDER BY l.seq, l.id
+	ORDER BY l.seq, l.id;
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.ame_audit_log_history(regclass, uuid, timestamptz) IS
@@ -231,9 +234,12 @@ CREATE FUNCTION @extschema@.ame_audit_log_lineage(tbl regclass, record uuid, upt
 RETURNS TABLE (seq bigint, operation text, changed_fields text[],
 			   old_values jsonb, new_values jsonb, user_id uuid,
 			   performed_at timestamptz, context jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	-- the live row's own past only: under each id, the rows since its last
 	-- birth (an INSERT, or an UPDATE that changed another id into it; that
 	-- one continues under the other id) or since its last DELETE.  What an
@@ -241,10 +247,9 @@ AS $$
 	-- away) belongs to another row.
 	WITH RECURSIVE t AS (
 		SELECT n.nspname AS sch, c.relname AS tab
-		FROM (SELECT tbl AS relid
-			  UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p) p
-			 JOIN pg_class c ON c.oid OPERATOR(pg_catalog.=) p.relid
-			 JOIN pg_namespace n ON n.oid = c.relnamespace
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.oid = ANY (ARRAY(SELECT tbl::oid
+								 UNION SELECT p.relid::oid FROM pg_catalog.pg_partition_tree(tbl) p))
 	), life (rid, hi, lo, lo_op, from_id) AS (
 		SELECT record, NULL::bigint, b.seq, b.operation, b.from_id
 		FROM (SELECT) one
@@ -289,7 +294,8 @@ AS $$
 	  AND (ch.hi IS NULL OR l.seq < ch.hi)
 	  AND (ch.lo IS NULL OR l.seq > ch.lo OR (l.seq = ch.lo AND ch.lo_op <> 'DELETE'))
 	  AND l.performed_at <= upto
-	ORDER BY l.seq
+	ORDER BY l.seq;
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.ame_audit_log_lineage(regclass, uuid, timestamptz) IS
