@@ -195,6 +195,31 @@ SELECT hist_as_app('d8000000-0000-0000-0000-0000000000b1') AS b1_as_tess,
 DROP FUNCTION hist_as_app(uuid);
 RESET request.jwt.claims;
 
+-- ... nor by taking the name of an audited table that was dropped: the
+-- log keeps history by schema and table name, so only a table that is
+-- audited now shows history to a caller who cannot read the log
+CREATE SCHEMA hist_sq;
+GRANT USAGE, CREATE ON SCHEMA hist_sq TO regress_hist_app;
+CREATE TABLE hist_sq.orders (id uuid PRIMARY KEY, secret text);
+SELECT ame_enable_audit('hist_sq.orders');
+INSERT INTO hist_sq.orders VALUES ('e8000000-0000-0000-0000-000000000001', 'old secret');
+UPDATE hist_sq.orders SET secret = 'older secret';
+GRANT SELECT ON hist_sq.orders TO regress_hist_app;
+SET ROLE regress_hist_app;
+SELECT count(*) AS while_audited FROM ame_record_history('hist_sq.orders', 'e8000000-0000-0000-0000-000000000001');
+RESET ROLE;
+DROP TABLE hist_sq.orders;
+SET ROLE regress_hist_app;
+CREATE TABLE hist_sq.orders (id uuid PRIMARY KEY, secret text);
+INSERT INTO hist_sq.orders VALUES ('e8000000-0000-0000-0000-000000000001', 'mine');
+SELECT count(*) AS squatter_sees FROM ame_record_history('hist_sq.orders', 'e8000000-0000-0000-0000-000000000001');
+SELECT ame_record_at('hist_sq.orders', 'e8000000-0000-0000-0000-000000000001', now()) AS squatter_at;
+RESET ROLE;
+-- the owner still reads the dropped table's history under its name
+SELECT operation, new_values ->> 'secret' AS secret
+FROM ame_record_history('hist_sq.orders', 'e8000000-0000-0000-0000-000000000001');
+DROP SCHEMA hist_sq CASCADE;
+
 -- clean up
 DROP VIEW hist_of_a1;
 DROP TABLE hist_noid, hist_textid;

@@ -13,7 +13,9 @@
  *	   ame_audit_logs)?  Then it reads the log with its own rights, the
  *	   history of any record, deleted ones included.
  *	2. Otherwise, as the caller: it needs SELECT on the table (else 42501),
- *	   and the live row with that id must be visible to it: one
+ *	   the table must be audited now (the log keys history by the table's
+ *	   name, which another table may have taken since), and the live row
+ *	   with that id must be visible to it: one
  *	   "SELECT 1 FROM tbl WHERE id = $1", so that the table's policies
  *	   apply to the caller as to any query of theirs.  Not visible (another
  *	   technician's, deleted, never there): no rows, as for an unknown id.
@@ -33,6 +35,7 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -40,6 +43,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -60,6 +64,7 @@ typedef enum HistoryAccess
 #define HISTORY_FETCH	256
 
 static void check_args(FunctionCallInfo fcinfo, int nargs, const char *funcname);
+static bool audited_now(Oid relid, Oid nsp);
 static HistoryAccess history_access(Oid relid, Datum record, Oid nsp);
 static Portal open_history(HistoryAccess access, Oid nsp, Datum relid,
 						   Datum record, Datum upto, const char *suffix);
@@ -79,6 +84,35 @@ check_args(FunctionCallInfo fcinfo, int nargs, const char *funcname)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("argument \"%s\" of %s() must not be NULL",
 							names[i], funcname)));
+}
+
+/*
+ * audited_now
+ *		Does the table carry ame's audit trigger (its own, or for a
+ *		partition the one cloned from its parent)?  The log keeps history by
+ *		schema and table name, so a table that took the name of a dropped or
+ *		renamed audited table would otherwise be matched to that table's
+ *		history.  Only the owner can attach the trigger.
+ */
+static bool
+audited_now(Oid relid, Oid nsp)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TriggerDesc *trigdesc = rel->trigdesc;
+	bool		found = false;
+
+	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers && !found; i++)
+	{
+		Oid			fn = trigdesc->triggers[i].tgfoid;
+		char	   *name = get_func_name(fn);
+
+		found = name != NULL && strcmp(name, AUDIT_FUNCNAME) == 0 &&
+			get_func_namespace(fn) == nsp;
+		if (name != NULL)
+			pfree(name);
+	}
+	relation_close(rel, AccessShareLock);
+	return found;
 }
 
 /*
@@ -142,6 +176,10 @@ history_access(Oid relid, Datum record, Oid nsp)
 				 errmsg("column \"id\" of table \"%s\" is of type %s, not uuid",
 						relname, format_type_be(idtype)),
 				 errhint("Only tables with a uuid column \"id\" have a history.")));
+
+	/* a table that is not audited now has no history of its own rows */
+	if (!audited_now(relid, nsp))
+		return HISTORY_NONE;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
