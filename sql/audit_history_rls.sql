@@ -86,6 +86,19 @@ SELECT * FROM pg_temp.hist_seen;
 RESET ROLE;
 REVOKE regress_hist_auditor FROM regress_hist_app;
 
+-- Tess's own change, read back in the same transaction: the audit row
+-- written for her statement is there for the read made as the owner
+SET ROLE regress_hist_app;
+SET request.jwt.claims = '{"sub": "08000000-0000-0000-0000-00000000000a"}';
+BEGIN;
+UPDATE ame_visits SET notes = 'in a transaction' WHERE id = 'd8000000-0000-0000-0000-0000000000a1';
+SELECT operation, changed_fields, new_values ->> 'notes' AS notes,
+       user_id = '08000000-0000-0000-0000-00000000000a' AS by_tess
+FROM ame_record_history('ame_visits', 'd8000000-0000-0000-0000-0000000000a1')
+ORDER BY seq DESC LIMIT 1;
+ROLLBACK;
+RESET ROLE;
+
 -- errors, each leaving the log as it was
 SELECT count(*) AS log_rows FROM ame_audit_logs \gset
 SET ROLE regress_hist_norights;

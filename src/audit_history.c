@@ -63,11 +63,19 @@ typedef enum HistoryAccess
 /* rows fetched from the log per round trip: bounds the SPI memory */
 #define HISTORY_FETCH	256
 
+/* what becomes of each batch of log rows read */
+typedef void (*HistoryConsumer) (SPITupleTable *batch, uint64 n, void *arg);
+
 static void check_args(FunctionCallInfo fcinfo, int nargs, const char *funcname);
 static bool audited_now(Oid relid, Oid nsp);
 static HistoryAccess history_access(Oid relid, Datum record, Oid nsp);
 static Portal open_history(HistoryAccess access, Oid nsp, Datum relid,
 						   Datum record, Datum upto, const char *suffix);
+static void read_history(FunctionCallInfo fcinfo, Datum upto,
+						 const char *suffix, HistoryConsumer consume,
+						 void *arg);
+static void store_rows(SPITupleTable *batch, uint64 n, void *arg);
+static void keep_image(SPITupleTable *batch, uint64 n, void *arg);
 
 /*
  * check_args
@@ -230,24 +238,21 @@ open_history(HistoryAccess access, Oid nsp, Datum relid, Datum record,
 }
 
 /*
- * ame_record_history(tbl regclass, record uuid) RETURNS TABLE (seq bigint,
- *		operation text, changed_fields text[], old_values jsonb,
- *		new_values jsonb, user_id uuid, performed_at timestamptz,
- *		context jsonb)
- *		The log rows of one record, in order, for a caller who may see it.
+ * read_history
+ *		What both functions do: check the caller, and if it may see the
+ *		record, read its log rows up to "upto" (the query's tail "suffix"
+ *		appended), HISTORY_FETCH at a time, handing each batch to "consume"
+ *		while still connected to SPI.  Only the log read runs as the owner.
  */
-Datum
-ame_record_history(PG_FUNCTION_ARGS)
+static void
+read_history(FunctionCallInfo fcinfo, Datum upto, const char *suffix,
+			 HistoryConsumer consume, void *arg)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	HistoryAccess access;
 	Oid			save_userid;
 	int			save_sec;
 	bool		switched = false;
-
-	check_args(fcinfo, 2, "ame_record_history");
-	InitMaterializedSRF(fcinfo, 0);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -255,15 +260,14 @@ ame_record_history(PG_FUNCTION_ARGS)
 	if (access == HISTORY_NONE)
 	{
 		SPI_finish();
-		return (Datum) 0;
+		return;
 	}
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	if (access == HISTORY_LIVE_ROW)
 	{
-		Oid			owner = ame_extension_owner();
-
-		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+		SetUserIdAndSecContext(ame_extension_owner(),
+							   save_sec | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
 		switched = true;
 	}
@@ -272,16 +276,14 @@ ame_record_history(PG_FUNCTION_ARGS)
 		Portal		portal;
 
 		portal = open_history(access, nsp, PG_GETARG_DATUM(0),
-							  PG_GETARG_DATUM(1),
-							  TimestampTzGetDatum(DT_NOEND), "");
+							  PG_GETARG_DATUM(1), upto, suffix);
 		for (;;)
 		{
 			CHECK_FOR_INTERRUPTS();
 			SPI_cursor_fetch(portal, true, HISTORY_FETCH);
 			if (SPI_processed == 0)
 				break;
-			for (uint64 i = 0; i < SPI_processed; i++)
-				tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+			consume(SPI_tuptable, SPI_processed, arg);
 			SPI_freetuptable(SPI_tuptable);
 		}
 		SPI_cursor_close(portal);
@@ -294,6 +296,62 @@ ame_record_history(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 
 	SPI_finish();
+}
+
+/* ame_record_history: every row into the result */
+static void
+store_rows(SPITupleTable *batch, uint64 n, void *arg)
+{
+	Tuplestorestate *store = (Tuplestorestate *) arg;
+
+	for (uint64 i = 0; i < n; i++)
+		tuplestore_puttuple(store, batch->vals[i]);
+}
+
+/* ame_record_at: the image of the one row fetched, unless it is a DELETE */
+typedef struct RecordImage
+{
+	Datum		value;
+	bool		isnull;
+} RecordImage;
+
+static void
+keep_image(SPITupleTable *batch, uint64 n, void *arg)
+{
+	RecordImage *image = (RecordImage *) arg;
+	char	   *operation;
+	Datum		value;
+	bool		isnull;
+
+	if (n == 0)
+		return;
+	operation = SPI_getvalue(batch->vals[0], batch->tupdesc, 2);
+	if (operation == NULL || strcmp(operation, "DELETE") == 0)
+		return;
+	value = SPI_getbinval(batch->vals[0], batch->tupdesc, 5, &isnull);
+	if (isnull)
+		return;
+	/* into the function's own memory, which outlives SPI_finish() */
+	image->value = SPI_datumTransfer(value, false, -1);
+	image->isnull = false;
+}
+
+/*
+ * ame_record_history(tbl regclass, record uuid) RETURNS TABLE (seq bigint,
+ *		operation text, changed_fields text[], old_values jsonb,
+ *		new_values jsonb, user_id uuid, performed_at timestamptz,
+ *		context jsonb)
+ *		The log rows of one record, in order, for a caller who may see it.
+ */
+Datum
+ame_record_history(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	check_args(fcinfo, 2, "ame_record_history");
+	InitMaterializedSRF(fcinfo, 0);
+	read_history(fcinfo, TimestampTzGetDatum(DT_NOEND), "",
+				 store_rows, rsinfo->setResult);
 	return (Datum) 0;
 }
 
@@ -306,70 +364,16 @@ ame_record_history(PG_FUNCTION_ARGS)
 Datum
 ame_record_at(PG_FUNCTION_ARGS)
 {
-	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
-	HistoryAccess access;
-	Oid			save_userid;
-	int			save_sec;
-	bool		switched = false;
-	Datum		result = (Datum) 0;
-	bool		isnull = true;
+	RecordImage image = {(Datum) 0, true};
 
 	check_args(fcinfo, 3, "ame_record_at");
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	access = history_access(PG_GETARG_OID(0), PG_GETARG_DATUM(1), nsp);
-	if (access == HISTORY_NONE)
-	{
-		SPI_finish();
+	/* the last change up to "at" that made an image (not a redaction) */
+	read_history(fcinfo, PG_GETARG_DATUM(2),
+				 " WHERE h.operation OPERATOR(pg_catalog.=) ANY "
+				 "('{INSERT,UPDATE,DELETE}'::pg_catalog.text[]) "
+				 "ORDER BY h.seq DESC LIMIT 1",
+				 keep_image, &image);
+	if (image.isnull)
 		PG_RETURN_NULL();
-	}
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	if (access == HISTORY_LIVE_ROW)
-	{
-		Oid			owner = ame_extension_owner();
-
-		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-		switched = true;
-	}
-	PG_TRY();
-	{
-		Portal		portal;
-
-		/* the last change up to "at" that made an image (not a redaction) */
-		portal = open_history(access, nsp, PG_GETARG_DATUM(0),
-							  PG_GETARG_DATUM(1), PG_GETARG_DATUM(2),
-							  " WHERE h.operation OPERATOR(pg_catalog.=) ANY "
-							  "('{INSERT,UPDATE,DELETE}'::pg_catalog.text[]) "
-							  "ORDER BY h.seq DESC LIMIT 1");
-		SPI_cursor_fetch(portal, true, 1);
-		if (SPI_processed == 1)
-		{
-			HeapTuple	tuple = SPI_tuptable->vals[0];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			char	   *operation = SPI_getvalue(tuple, desc, 2);
-
-			if (operation != NULL && strcmp(operation, "DELETE") != 0)
-			{
-				Datum		image = SPI_getbinval(tuple, desc, 5, &isnull);
-
-				if (!isnull)
-					result = SPI_datumTransfer(image, false, -1);
-			}
-		}
-		SPI_cursor_close(portal);
-	}
-	PG_FINALLY();
-	{
-		if (switched)
-			SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-
-	SPI_finish();
-	if (isnull)
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(image.value);
 }
