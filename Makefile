@@ -5,6 +5,7 @@ OBJS = \
 	$(WIN32RES) \
 	src/ame.o \
 	src/audit.o \
+	src/audit_history.o \
 	src/audit_image.o \
 	src/audit_jsonb.o \
 	src/audit_log.o \
@@ -31,7 +32,7 @@ PGFILEDESC = "ame - field-service data layer"
 REGRESS_CORE = schema fk_restrict identity normalize updated_at views trigger_misuse settings \
 	search_path other_schema
 REGRESS_SESSIONS = sessions cleanup rls realtime realtime_bulk realtime_mute cron
-REGRESS_AUDIT = audit audit_history audit_batch audit_restore audit_reentry \
+REGRESS_AUDIT = audit audit_history audit_history_rls audit_batch audit_restore audit_reentry \
 	audit_log_shape
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
 	import_field_size import_duplicates import_header import_devices \

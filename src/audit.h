@@ -4,8 +4,9 @@
  *	  Declarations shared by the files of the audit trail: audit.c (the
  *	  trigger), audit_image.c (what the trigger knows of a table),
  *	  audit_jsonb.c (a row as a jsonb image), audit_writer.c (the batched
- *	  insert into ame_audit_logs) and audit_log.c (the log's guard and
- *	  upkeep).  Nothing outside them needs these.
+ *	  insert into ame_audit_logs), audit_log.c (the log's guard and
+ *	  upkeep) and audit_history.c (reading a record's history back).
+ *	  Nothing outside them needs these.
  *
  *-------------------------------------------------------------------------
  */
