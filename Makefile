@@ -9,6 +9,7 @@ OBJS = \
 	src/audit_image.o \
 	src/audit_jsonb.o \
 	src/audit_log.o \
+	src/audit_partition.o \
 	src/audit_writer.o \
 	src/identity.o \
 	src/json_check.o \
@@ -33,7 +34,7 @@ REGRESS_CORE = schema fk_restrict identity normalize updated_at views trigger_mi
 	search_path other_schema
 REGRESS_SESSIONS = sessions cleanup rls realtime realtime_bulk realtime_mute cron
 REGRESS_AUDIT = audit audit_history audit_history_rls audit_batch audit_restore audit_reentry \
-	audit_log_shape
+	audit_log_shape audit_partitions
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
 	import_field_size import_duplicates import_header import_devices \
 	import_file import_privileges import_triggers

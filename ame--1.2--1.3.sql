@@ -156,3 +156,154 @@ LANGUAGE C STABLE;
 
 COMMENT ON FUNCTION @extschema@.ame_record_at(regclass, uuid, timestamptz) IS
 'the record as it was at that time, as jsonb (NULL before it existed and after it was deleted); only for a caller who may SELECT the table and sees the live row, or may read the log';
+
+-- Audit: the log partitioned by month (helper "partition"; issue 12, items
+-- 1-3).  ame_audit_logs becomes a table partitioned by range of
+-- performed_at, as src/sql/10_core.sql and 20_audit.sql make it: the old
+-- table steps aside (out of the extension), the new one is made, the
+-- monthly partitions for the old rows' months and three ahead are made,
+-- the rows are copied in seq order (ids, seq and images unchanged), the
+-- old table is dropped.  Its cost is one copy of the log.
+--
+
+ALTER TABLE @extschema@.ame_audit_logs RENAME TO ame_audit_logs_before_1_3;
+ALTER SEQUENCE @extschema@.ame_audit_logs_seq_seq OWNED BY NONE;
+ALTER EXTENSION ame DROP TABLE @extschema@.ame_audit_logs_before_1_3;
+
+CREATE TABLE @extschema@.ame_audit_logs (
+	-- the audit trigger writes time-ordered (version 7) uuids
+	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	table_schema text COLLATE "C" NOT NULL,
+	table_name text COLLATE "C" NOT NULL,
+	record_id uuid NOT NULL,
+	operation text COLLATE "C" NOT NULL,
+	old_values jsonb,
+	new_values jsonb,
+	changed_fields text[] NOT NULL DEFAULT '{}',
+	user_id uuid,
+	performed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	seq bigint NOT NULL
+		DEFAULT pg_catalog.nextval('@extschema@.ame_audit_logs_seq_seq'::pg_catalog.regclass),
+	context jsonb,
+	CONSTRAINT valid_audit_operation
+		CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE'))
+) PARTITION BY RANGE (performed_at);
+
+ALTER SEQUENCE @extschema@.ame_audit_logs_seq_seq
+	OWNED BY @extschema@.ame_audit_logs.seq;
+
+CREATE TABLE @extschema@.ame_audit_logs_default
+	PARTITION OF @extschema@.ame_audit_logs DEFAULT;
+ALTER TABLE @extschema@.ame_audit_logs_default
+	ADD CONSTRAINT ame_audit_logs_default_pkey PRIMARY KEY (id);
+CREATE INDEX ame_audit_logs_default_record_idx
+	ON @extschema@.ame_audit_logs_default USING hash (record_id);
+CREATE INDEX ame_audit_logs_default_seq_idx
+	ON @extschema@.ame_audit_logs_default (seq);
+
+COMMENT ON TABLE @extschema@.ame_audit_logs IS
+'append-only trail of every change to audited tables, partitioned by month (UTC) of performed_at';
+COMMENT ON TABLE @extschema@.ame_audit_logs_default IS
+'the audit rows of months that have no partition of their own (ame_audit_add_partitions() moves them into one)';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ame_audit_logs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ame_audit_logs_default', '');
+
+COMMENT ON FUNCTION @extschema@.ame_audit_log_guard() IS
+'keeps ame_audit_logs and every partition of it append-only: UPDATE, DELETE and TRUNCATE fail with 42501 (ame_purge_audit_logs() and ame_audit_add_partitions() excepted)';
+
+CREATE TRIGGER ame_audit_logs_append_only
+	BEFORE UPDATE OR DELETE ON @extschema@.ame_audit_logs
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_audit_log_guard();
+CREATE TRIGGER ame_audit_logs_no_truncate
+	BEFORE TRUNCATE ON @extschema@.ame_audit_logs
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_audit_log_guard();
+CREATE TRIGGER ame_audit_logs_no_truncate
+	BEFORE TRUNCATE ON @extschema@.ame_audit_logs_default
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_audit_log_guard();
+ALTER TABLE @extschema@.ame_audit_logs
+	ENABLE ALWAYS TRIGGER ame_audit_logs_append_only;
+ALTER TABLE @extschema@.ame_audit_logs
+	ENABLE ALWAYS TRIGGER ame_audit_logs_no_truncate;
+ALTER TABLE @extschema@.ame_audit_logs_default
+	ENABLE ALWAYS TRIGGER ame_audit_logs_no_truncate;
+
+CREATE FUNCTION @extschema@.ame_audit_add_partitions(since date, until date DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'ame_audit_add_partitions'
+LANGUAGE C;
+
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_add_partitions(date, date) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.ame_audit_add_partitions(date, date) IS
+'make the missing monthly (UTC) partitions of ame_audit_logs from since''s month to until''s (NULL: three months ahead), moving their rows out of the default partition; returns how many were made; owner only';
+
+COMMENT ON FUNCTION @extschema@.ame_purge_audit_logs(interval) IS
+'remove audit rows performed more than older_than ago: whole months are detached and dropped, the boundary month deleted from; logs to system_maintenance_log; returns the count; owner only';
+
+CREATE FUNCTION @extschema@.ame_audit_maintenance()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ame_audit_maintenance'
+LANGUAGE C;
+
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_maintenance() FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.ame_audit_maintenance() IS
+'the nightly audit maintenance (pg_cron job audit-maintenance): partitions three months ahead, and the purge of rows older than ame.audit_retention when it is set; owner only';
+
+-- What the owner gave the old log goes over: grants, and columns it added
+-- (with their type; defaults and constraints it added are its to make
+-- again).  Then a partition for each month that has old rows (of the
+-- years 1900 to 9999; others wait in the default partition), this month's
+-- and three ahead, and the rows, in seq order.
+DO $upgrade_log$
+DECLARE
+	old pg_catalog.regclass := '@extschema@.ame_audit_logs_before_1_3'::pg_catalog.regclass;
+	cols text;
+	r record;
+BEGIN
+	FOR r IN SELECT a.grantee, a.privilege_type, a.is_grantable
+			 FROM pg_catalog.aclexplode((SELECT c.relacl FROM pg_catalog.pg_class c
+										 WHERE c.oid OPERATOR(pg_catalog.=) old)) a
+			 WHERE a.grantee OPERATOR(pg_catalog.<>)
+				   (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) old)
+	LOOP
+		EXECUTE pg_catalog.format('GRANT %s ON @extschema@.ame_audit_logs TO %s%s',
+								  r.privilege_type,
+								  CASE WHEN r.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+									   ELSE pg_catalog.quote_ident(r.grantee::pg_catalog.regrole::pg_catalog.text) END,
+								  CASE WHEN r.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+
+	FOR r IN SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
+			 FROM pg_catalog.pg_attribute a
+			 WHERE a.attrelid OPERATOR(pg_catalog.=) old AND a.attnum OPERATOR(pg_catalog.>) 0
+			   AND NOT a.attisdropped
+			   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute n
+							   WHERE n.attrelid OPERATOR(pg_catalog.=) '@extschema@.ame_audit_logs'::pg_catalog.regclass
+								 AND n.attname OPERATOR(pg_catalog.=) a.attname)
+			 ORDER BY a.attnum
+	LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE @extschema@.ame_audit_logs ADD COLUMN %I %s',
+								  r.attname, r.type);
+	END LOOP;
+
+	FOR r IN SELECT DISTINCT pg_catalog.date_trunc('month', l.performed_at AT TIME ZONE 'UTC')::pg_catalog.date AS day
+			 FROM @extschema@.ame_audit_logs_before_1_3 l
+			 WHERE l.performed_at OPERATOR(pg_catalog.>=) '1900-01-01 00:00+00'::pg_catalog.timestamptz
+			   AND l.performed_at OPERATOR(pg_catalog.<) '9999-12-01 00:00+00'::pg_catalog.timestamptz
+	LOOP
+		PERFORM @extschema@.ame_audit_add_partitions(r.day, r.day);
+	END LOOP;
+	PERFORM @extschema@.ame_audit_add_partitions((pg_catalog.now() AT TIME ZONE 'UTC')::pg_catalog.date);
+
+	SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+	FROM pg_catalog.pg_attribute a
+	WHERE a.attrelid OPERATOR(pg_catalog.=) old AND a.attnum OPERATOR(pg_catalog.>) 0
+	  AND NOT a.attisdropped;
+	EXECUTE pg_catalog.format('INSERT INTO @extschema@.ame_audit_logs (%s) SELECT %s FROM %s ORDER BY seq',
+							  cols, cols, old);
+END
+$upgrade_log$;
+
+DROP TABLE @extschema@.ame_audit_logs_before_1_3;

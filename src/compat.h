@@ -195,4 +195,36 @@ addRTEPermissionInfo(List **rteperminfos, RangeTblEntry *rte)
 	(CheckValidResultRel)((rri), (operation), (mergeActions))
 #endif
 
+/*
+ * PG 16: DirectInputFunctionCallSafe() runs an input function that reports
+ * bad input softly.  Before, the error is caught and dropped: safe only
+ * for input functions that take no resources (interval_in, which is all
+ * ame uses it for), and only with escontext NULL.
+ */
+#if PG_VERSION_NUM < 160000
+static inline bool
+DirectInputFunctionCallSafe(PGFunction func, char *str, Oid typioparam,
+							int32 typmod, void *escontext, Datum *result)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	Assert(escontext == NULL);
+	PG_TRY();
+	{
+		*result = DirectFunctionCall3(func, CStringGetDatum(str),
+									  ObjectIdGetDatum(typioparam),
+									  Int32GetDatum(typmod));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+#endif
+
 #endif							/* AME_COMPAT_H */

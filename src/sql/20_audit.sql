@@ -23,18 +23,26 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_log_guard() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_audit_log_guard() IS
-'keeps ame_audit_logs append-only: UPDATE, DELETE and TRUNCATE fail with 42501 (ame_purge_audit_logs() excepted)';
+'keeps ame_audit_logs and every partition of it append-only: UPDATE, DELETE and TRUNCATE fail with 42501 (ame_purge_audit_logs() and ame_audit_add_partitions() excepted)';
 
+-- the row trigger is cloned to every partition, now and later, enabled
+-- ALWAYS as here; a statement trigger is not: every partition gets its own
+-- TRUNCATE guard (ame_audit_add_partitions() makes and repairs them)
 CREATE TRIGGER ame_audit_logs_append_only
 	BEFORE UPDATE OR DELETE ON @extschema@.ame_audit_logs
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_audit_log_guard();
 CREATE TRIGGER ame_audit_logs_no_truncate
 	BEFORE TRUNCATE ON @extschema@.ame_audit_logs
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_audit_log_guard();
+CREATE TRIGGER ame_audit_logs_no_truncate
+	BEFORE TRUNCATE ON @extschema@.ame_audit_logs_default
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_audit_log_guard();
 -- also under session_replication_role = replica
 ALTER TABLE @extschema@.ame_audit_logs
 	ENABLE ALWAYS TRIGGER ame_audit_logs_append_only;
 ALTER TABLE @extschema@.ame_audit_logs
+	ENABLE ALWAYS TRIGGER ame_audit_logs_no_truncate;
+ALTER TABLE @extschema@.ame_audit_logs_default
 	ENABLE ALWAYS TRIGGER ame_audit_logs_no_truncate;
 
 --
@@ -162,8 +170,18 @@ COMMENT ON FUNCTION @extschema@.ame_disable_audit(regclass) IS
 'stop auditing a table (drops trigger ame_audit; its history stays); owner only';
 
 --
--- Retention
+-- Partitions and retention (owner only)
 --
+
+CREATE FUNCTION @extschema@.ame_audit_add_partitions(since date, until date DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'ame_audit_add_partitions'
+LANGUAGE C;
+
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_add_partitions(date, date) FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.ame_audit_add_partitions(date, date) IS
+'make the missing monthly (UTC) partitions of ame_audit_logs from since''s month to until''s (NULL: three months ahead), moving their rows out of the default partition; returns how many were made; owner only';
 
 CREATE FUNCTION @extschema@.ame_purge_audit_logs(older_than interval)
 RETURNS bigint
@@ -173,7 +191,31 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_purge_audit_logs(interval) FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_purge_audit_logs(interval) IS
-'delete audit rows performed more than older_than ago; logs to system_maintenance_log; returns the count; owner only';
+'remove audit rows performed more than older_than ago: whole months are detached and dropped, the boundary month deleted from; logs to system_maintenance_log; returns the count; owner only';
+
+CREATE FUNCTION @extschema@.ame_audit_maintenance()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ame_audit_maintenance'
+LANGUAGE C;
+
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_maintenance() FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.ame_audit_maintenance() IS
+'the nightly audit maintenance (pg_cron job audit-maintenance): partitions three months ahead, and the purge of rows older than ame.audit_retention when it is set; owner only';
+
+-- This month's partition and three ahead, unless this is a restore (see
+-- 30_sessions.sql): the dump brings the partitions it had, and ones made
+-- here would collide with them.  The rows of months without a partition
+-- wait in the default one until the next ame_audit_add_partitions().
+DO $partitions$
+BEGIN
+	IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.<>) 'off'
+	   AND pg_catalog.current_setting('application_name') OPERATOR(pg_catalog.<>) 'pg_restore' THEN
+		PERFORM @extschema@.ame_audit_add_partitions(
+			(pg_catalog.now() AT TIME ZONE 'UTC')::pg_catalog.date);
+	END IF;
+END
+$partitions$;
 
 --
 -- History and time travel, for callers who may see the record
