@@ -307,3 +307,41 @@ END
 $upgrade_log$;
 
 DROP TABLE @extschema@.ame_audit_logs_before_1_3;
+
+CREATE FUNCTION @extschema@.ame_schedule_audit_maintenance(schedule text DEFAULT '30 2 * * *')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ame_schedule_audit_maintenance'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.ame_schedule_audit_maintenance(text) IS
+'create or change the pg_cron job audit-maintenance (times in GMT), which runs ame_audit_maintenance(), owned by the extension''s owner and run in this database; returns the job id';
+
+CREATE FUNCTION @extschema@.ame_unschedule_audit_maintenance()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'ame_unschedule_audit_maintenance'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.ame_unschedule_audit_maintenance() IS
+'remove the pg_cron job audit-maintenance; false when there was none';
+
+REVOKE ALL ON FUNCTION @extschema@.ame_schedule_audit_maintenance(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ame_unschedule_audit_maintenance() FROM PUBLIC;
+
+-- Where the session cleanup is scheduled, the audit maintenance is
+-- scheduled beside it (it keeps the partitions three months ahead); a
+-- failure is a NOTICE, never a failed update.
+DO $schedule_audit$
+BEGIN
+	IF EXISTS (SELECT FROM pg_catalog.pg_extension
+			   WHERE extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+		IF EXISTS (SELECT FROM cron.job j
+				   WHERE j.jobname OPERATOR(pg_catalog.=) 'session-cleanup'
+					 AND j.username OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+			PERFORM @extschema@.ame_schedule_audit_maintenance();
+		END IF;
+	END IF;
+EXCEPTION WHEN OTHERS THEN
+	RAISE NOTICE 'the audit maintenance could not be scheduled: %', SQLERRM
+		USING HINT = 'Fix the cause, then run SELECT @extschema@.ame_schedule_audit_maintenance();';
+END
+$schedule_audit$;
