@@ -786,10 +786,9 @@ ts_literal(TimestampTz ts)
 	struct pg_tm tm;
 	fsec_t		fsec;
 
+	/* the cutoff and the month bounds are finite and in range */
 	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
+		elog(ERROR, "timestamp out of range");
 	return psprintf("'%04d-%02d-%02d %02d:%02d:%02d.%06d+00'",
 					tm.tm_year, tm.tm_mon, tm.tm_mday,
 					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
