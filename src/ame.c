@@ -118,8 +118,7 @@ check_audit_retention(char **newval, void **extra, GucSource source)
 
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
-	if (!DirectInputFunctionCallSafe(interval_in, *newval, InvalidOid, -1,
-									 NULL, &value))
+	if (!ame_input_safe(interval_in, *newval, InvalidOid, -1, &value))
 	{
 		GUC_check_errdetail("\"%s\" is not an interval.", *newval);
 		GUC_check_errhint("Set an interval such as '2 years', or '' to keep audit rows for ever.");
