@@ -5,9 +5,11 @@ OBJS = \
 	$(WIN32RES) \
 	src/ame.o \
 	src/audit.o \
+	src/audit_history.o \
 	src/audit_image.o \
 	src/audit_jsonb.o \
 	src/audit_log.o \
+	src/audit_partition.o \
 	src/audit_redact.o \
 	src/audit_writer.o \
 	src/identity.o \
@@ -32,8 +34,8 @@ PGFILEDESC = "ame - field-service data layer"
 REGRESS_CORE = schema fk_restrict identity normalize updated_at views trigger_misuse settings \
 	search_path other_schema
 REGRESS_SESSIONS = sessions cleanup rls realtime realtime_bulk realtime_mute cron
-REGRESS_AUDIT = audit audit_history audit_batch audit_restore audit_reentry \
-	audit_log_shape audit_exclude audit_redact
+REGRESS_AUDIT = audit audit_history audit_history_rls audit_batch audit_restore audit_reentry \
+	audit_log_shape audit_partitions audit_exclude audit_redact
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
 	import_field_size import_duplicates import_header import_devices \
 	import_file import_privileges import_triggers

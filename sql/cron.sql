@@ -133,6 +133,11 @@ SELECT command FROM cron.job WHERE jobname = 'session-cleanup';
 -- the restore signals skip the schedule (and the publication set-up)
 DROP EXTENSION ame;
 SELECT cron.unschedule('session-cleanup');
+-- the audit maintenance's job, scheduled beside it, removes itself too at
+-- its next run once ame is gone
+SELECT command AS audit_command FROM cron.job WHERE jobname = 'audit-maintenance' \gset
+:audit_command;
+SELECT count(*) AS jobs FROM cron.job;
 SET row_security = off;
 CREATE EXTENSION ame;
 RESET row_security;

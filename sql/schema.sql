@@ -5,6 +5,8 @@
 --
 \set VERBOSITY terse
 
+-- The monthly partitions of ame_audit_logs (named by the date of the
+-- install) are left out here; sql/audit_partitions.sql shows them.
 -- columns: name, type, NOT NULL, default
 SELECT c.relname COLLATE "C" AS tbl, a.attname COLLATE "C" AS col,
        format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
@@ -13,6 +15,7 @@ FROM pg_class c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
 WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+  AND c.relname !~ '^ame_audit_logs_y\d{4}m\d{2}$'
 ORDER BY 1, a.attnum;
 
 -- constraints, named as the seed names them (NOT NULL is in the column
@@ -21,17 +24,20 @@ SELECT conrelid::regclass::text COLLATE "C" AS tbl, conname COLLATE "C",
        contype, pg_get_constraintdef(oid) AS definition
 FROM pg_constraint
 WHERE connamespace = 'public'::regnamespace AND contype <> 'n'
+  AND conrelid::regclass::text !~ '^ame_audit_logs_y\d{4}m\d{2}$'
 ORDER BY 1, 2;
 
 -- indexes
 SELECT indexrelid::regclass::text COLLATE "C" AS index, pg_get_indexdef(indexrelid) AS definition
 FROM pg_index
-WHERE indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
+WHERE indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace
+                   AND relname !~ '^ame_audit_logs_y\d{4}m\d{2}$')
 ORDER BY 1;
 
 -- triggers
 SELECT tgrelid::regclass::text COLLATE "C" AS tbl, tgname COLLATE "C", pg_get_triggerdef(oid) AS definition
 FROM pg_trigger WHERE NOT tgisinternal
+  AND tgrelid::regclass::text !~ '^ame_audit_logs_y\d{4}m\d{2}$'
 ORDER BY 1, 2;
 
 -- fixtures

@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/timestamp.h"
 
 #include "ame.h"
 
@@ -33,6 +34,17 @@ PG_MODULE_MAGIC;
 
 /* ame.audit_context: the JSON (or text) each audit row's context carries */
 char	   *ame_audit_context = NULL;
+
+/*
+ * ame.audit_retention: how long the nightly maintenance keeps audit rows
+ * (an interval; empty: for ever).  Superuser-only (PGC_SUSET): a user who
+ * could set it in the maintenance job's session could purge the log.  A
+ * superuser sets it (postgresql.conf, ALTER DATABASE or ALTER ROLE ... SET)
+ * or lets the extension's owner do so: GRANT SET ON PARAMETER.
+ */
+char	   *ame_audit_retention = NULL;
+
+static bool check_audit_retention(char **newval, void **extra, GucSource source);
 
 /* a NOTICE of the install script, sent when its transaction commits */
 typedef struct InstallNotice
@@ -79,11 +91,48 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomStringVariable("ame.audit_retention",
+							   "How long the nightly audit maintenance keeps audit rows (an interval; empty: for ever).",
+							   "ame_audit_maintenance() purges rows older than this with ame_purge_audit_logs().",
+							   &ame_audit_retention,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   check_audit_retention, NULL, NULL);
 	ame_import_define_gucs();
 	MarkGUCPrefixReserved("ame");
 
 	ame_audit_install_hooks();
 	ame_realtime_install_hooks();
+}
+
+/*
+ * check_audit_retention
+ *		ame.audit_retention is empty or a positive interval.
+ */
+static bool
+check_audit_retention(char **newval, void **extra, GucSource source)
+{
+	Datum		value;
+	Interval	zero;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (!ame_input_safe(interval_in, *newval, InvalidOid, -1, &value))
+	{
+		GUC_check_errdetail("\"%s\" is not an interval.", *newval);
+		GUC_check_errhint("Set an interval such as '2 years', or '' to keep audit rows for ever.");
+		return false;
+	}
+	memset(&zero, 0, sizeof(zero));
+	if (!DatumGetBool(DirectFunctionCall2(interval_gt, value,
+										  IntervalPGetDatum(&zero))))
+	{
+		GUC_check_errdetail("The retention must be longer than zero.");
+		GUC_check_errhint("Set an interval such as '2 years', or '' to keep audit rows for ever.");
+		return false;
+	}
+	return true;
 }
 
 /*

@@ -22,6 +22,7 @@
 /* ame.c: settings, the trigger guard, the owner check */
 
 extern char *ame_audit_context;		/* GUC ame.audit_context */
+extern char *ame_audit_retention;	/* GUC ame.audit_retention */
 
 extern Oid	ame_extension_owner(void);
 extern void ame_require_owner(const char *funcname);

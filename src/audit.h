@@ -4,9 +4,10 @@
  *	  Declarations shared by the files of the audit trail: audit.c (the
  *	  trigger), audit_image.c (what the trigger knows of a table),
  *	  audit_jsonb.c (a row as a jsonb image), audit_writer.c (the batched
- *	  insert into ame_audit_logs), audit_log.c (the log's guard and
- *	  upkeep) and audit_redact.c (ame_redact_audit()).  Nothing outside
- *	  them needs these.
+ *	  insert into ame_audit_logs), audit_log.c (the log's guard),
+ *	  audit_partition.c (its partitions and retention), audit_history.c
+ *	  (reading a record's history back) and audit_redact.c
+ *	  (ame_redact_audit()).  Nothing outside them needs these.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,6 +16,7 @@
 
 #include "commands/trigger.h"
 #include "pgtime.h"
+#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
 
@@ -123,6 +125,15 @@ extern int	ame_audit_key_order(const void *a, const void *b);
 extern void ame_audit_set_pair(JsonbPair *pair, AuditRelInfo *info,
 							   AuditColumn *col, Datum value, bool isnull);
 extern Jsonb *ame_audit_pairs_to_jsonb(JsonbPair *pairs, int npairs);
+
+/* audit_log.c: the guard; > 0 while the purge or a partition's move deletes */
+
+extern int	ame_audit_log_bypass;
+
+/* audit_partition.c: the monthly partitions */
+
+extern Oid	ame_audit_log_leaf(Relation parent, AttrNumber performed_attnum,
+							   TimestampTz ts);
 
 /* audit_writer.c: the log rows' way into ame_audit_logs */
 

@@ -24,6 +24,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
@@ -75,6 +76,8 @@ typedef struct AuditWriter
 {
 	Oid			logrelid;
 	Oid			seqid;
+	Oid			leafrelid;		/* the partition written (or the log) */
+	TimestampTz routed_at;		/* the performed_at it was chosen for */
 	Oid			owner;
 	bool		stale;
 	EState	   *estate;
@@ -158,9 +161,11 @@ static void open_writer(Oid logrelid, Oid seqid);
 static void close_writer(void);
 static void catch_up_sequence(AuditWriter *w, Relation rel);
 static bool log_max_seq(AuditWriter *w, Relation rel, int64 *maxseq);
+static void probe_max_seq(Relation rel, int64 *maxseq, bool *found);
 static bool rows_need_checks(AuditWriter *w, Relation rel);
 static bool log_is_plain(AuditWriter *w, Relation rel);
 static bool same_row_type(TupleDesc a, TupleDesc b);
+static bool writes_directly(AuditWriter *w, Datum *values);
 static AuditPending *new_batch(void);
 static void free_batch(AuditPending *b);
 static bool batch_takes(SubTransactionId subid, AuditWriter *w);
@@ -188,7 +193,8 @@ register_callbacks(void)
 static void
 relcache_callback(Datum arg, Oid relid)
 {
-	if (writer != NULL && (relid == InvalidOid || relid == writer->logrelid))
+	if (writer != NULL && (relid == InvalidOid || relid == writer->logrelid ||
+						   relid == writer->leafrelid))
 		writer->stale = true;
 	if (relid == InvalidOid || relid == checks_decided_for)
 		checks_decided_for = InvalidOid;
@@ -327,6 +333,7 @@ open_writer(Oid logrelid, Oid seqid)
 	MemoryContext oldcxt;
 	AuditWriter *w;
 	Relation volatile rel = NULL;
+	Relation volatile leaf = NULL;
 	ResultRelInfo *volatile rri = NULL;
 	TupleDesc	tupdesc;
 	int			i;
@@ -348,30 +355,60 @@ open_writer(Oid logrelid, Oid seqid)
 		w->owner = rel->rd_rel->relowner;
 
 		/* rows are formed and inserted directly: the log must be as made */
-		if (rel->rd_rel->relkind != RELKIND_RELATION)
+		if (rel->rd_rel->relkind != RELKIND_RELATION &&
+			rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("audit log \"%s\" is not a table",
 							RelationGetRelationName(rel)),
-					 errdetail("The audit trigger writes only to a plain table.")));
+					 errdetail("The audit trigger writes only to a table.")));
 		for (i = 0; i < LOG_NCOLS; i++)
 			w->attnum[i] = ame_required_column(tupdesc,
 											   RelationGetRelationName(rel),
 											   AUDIT_FUNCNAME, log_columns[i],
 											   log_types[i]);
 
+		/*
+		 * Every row of a transaction is performed at its start: the
+		 * partition it goes to is found once, here.  Where the writer
+		 * cannot write it itself (no such partition, one partitioned
+		 * again, or of another row type), the rows take the slow path,
+		 * through the executor's routing.
+		 */
+		w->routed_at = GetCurrentTransactionStartTimestamp();
+		w->leafrelid = logrelid;
+		if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		{
+			w->leafrelid = ame_audit_log_leaf(rel, w->attnum[LOG_PERFORMED],
+											  w->routed_at);
+			if (OidIsValid(w->leafrelid))
+			{
+				leaf = table_open(w->leafrelid, RowExclusiveLock);
+				if (leaf->rd_rel->relkind != RELKIND_RELATION ||
+					!same_row_type(tupdesc, RelationGetDescr(leaf)))
+				{
+					table_close(leaf, NoLock);
+					leaf = NULL;
+					w->leafrelid = InvalidOid;
+				}
+			}
+		}
+		else
+			leaf = rel;
+
 		w->rri = makeNode(ResultRelInfo);
-		InitResultRelInfo(w->rri, rel, 0, NULL, 0);
+		InitResultRelInfo(w->rri, leaf != NULL ? leaf : rel, 0, NULL, 0);
 		ExecOpenIndices(w->rri, false);
 		rri = w->rri;
 		w->tupdesc = CreateTupleDescCopy(tupdesc);
-		if (checks_decided_for != logrelid)
+		if (leaf != NULL && checks_decided_for != w->leafrelid)
 		{
-			checks_needed = rows_need_checks(w, rel);
-			checks_decided_for = logrelid;
+			checks_needed = rows_need_checks(w, leaf);
+			checks_decided_for = w->leafrelid;
 		}
 		w->check_rows = checks_needed;
-		w->plain = log_is_plain(w, rel);
+		w->plain = leaf != NULL && log_is_plain(w, rel) &&
+			(leaf == rel || log_is_plain(w, leaf));
 		w->slots = palloc0(AUDIT_BATCH_ROWS * sizeof(TupleTableSlot *));
 		catch_up_sequence(w, rel);
 
@@ -383,6 +420,8 @@ open_writer(Oid logrelid, Oid seqid)
 			index_close(w->rri->ri_IndexRelationDescs[i], NoLock);
 			w->rri->ri_IndexRelationDescs[i] = NULL;
 		}
+		if (leaf != NULL && leaf != rel)
+			table_close(leaf, NoLock);
 		table_close(rel, NoLock);
 		w->rri->ri_RelationDesc = NULL;
 	}
@@ -395,6 +434,9 @@ open_writer(Oid logrelid, Oid seqid)
 				if (rri->ri_IndexRelationDescs[i] != NULL)
 					index_close(rri->ri_IndexRelationDescs[i], NoLock);
 		}
+		if (leaf != NULL && leaf != rel &&
+			(rri == NULL || rri->ri_RelationDesc != NULL))
+			table_close(leaf, NoLock);
 		if (rel != NULL && (rri == NULL || rri->ri_RelationDesc != NULL))
 			table_close(rel, NoLock);
 		CurrentResourceOwner = oldowner;
@@ -506,35 +548,78 @@ catch_up_sequence(AuditWriter *w, Relation rel)
  * log_max_seq
  *		The highest seq in the log, counting the rows of transactions still
  *		in progress (a dirty snapshot); false when the log is empty.  One
- *		probe of the btree index on seq, its last entry; the index is part
- *		of the extension, but should it be missing, the log is scanned.
+ *		probe of the btree index on seq of each partition, its last entry
+ *		(each partition has one: see ame_audit_add_partitions); a partition
+ *		without one is scanned.  The cost is per transaction and per
+ *		partition, never per row.
  */
 static bool
 log_max_seq(AuditWriter *w, Relation rel, int64 *maxseq)
 {
-	AttrNumber	attnum = w->attnum[LOG_SEQ];
+	bool		found = false;
+
+	*maxseq = 0;
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		List	   *parts = find_all_inheritors(RelationGetRelid(rel),
+												AccessShareLock, NULL);
+		ListCell   *lc;
+
+		foreach(lc, parts)
+		{
+			Relation	part;
+
+			CHECK_FOR_INTERRUPTS();
+			if (get_rel_relkind(lfirst_oid(lc)) != RELKIND_RELATION)
+				continue;
+			part = table_open(lfirst_oid(lc), NoLock);
+			probe_max_seq(part, maxseq, &found);
+			table_close(part, NoLock);
+		}
+		list_free(parts);
+	}
+	else
+		probe_max_seq(rel, maxseq, &found);
+	return found;
+}
+
+/*
+ * probe_max_seq
+ *		Raise *maxseq to the highest seq of one table of the log.
+ */
+static void
+probe_max_seq(Relation rel, int64 *maxseq, bool *found)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), "seq");
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	Relation	index = NULL;
+	List	   *indexes;
+	ListCell   *lc;
 	SnapshotData dirty;
-	bool		found = false;
 	bool		isnull;
 	Datum		value;
-	int			i;
 
+	if (attnum == InvalidAttrNumber)
+		return;
 	InitDirtySnapshot(dirty);
-	*maxseq = 0;
 
-	for (i = 0; i < w->rri->ri_NumIndices && index == NULL; i++)
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
 	{
-		Relation	candidate = w->rri->ri_IndexRelationDescs[i];
+		Relation	candidate = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = candidate->rd_index;
 
 		if (candidate->rd_rel->relam == BTREE_AM_OID &&
 			form->indisvalid && form->indkey.values[0] == attnum &&
 			heap_attisnull(candidate->rd_indextuple, Anum_pg_index_indpred,
 						   NULL))
+		{
 			index = candidate;
+			break;
+		}
+		index_close(candidate, AccessShareLock);
 	}
+	list_free(indexes);
 
 	if (index != NULL)
 	{
@@ -552,13 +637,14 @@ log_max_seq(AuditWriter *w, Relation rel, int64 *maxseq)
 		if (HeapTupleIsValid(tuple))
 		{
 			value = heap_getattr(tuple, attnum, tupdesc, &isnull);
-			if (!isnull)
+			if (!isnull && (!*found || DatumGetInt64(value) > *maxseq))
 			{
 				*maxseq = DatumGetInt64(value);
-				found = true;
+				*found = true;
 			}
 		}
 		systable_endscan_ordered(scan);
+		index_close(index, AccessShareLock);
 	}
 	else
 	{
@@ -569,16 +655,15 @@ log_max_seq(AuditWriter *w, Relation rel, int64 *maxseq)
 		{
 			CHECK_FOR_INTERRUPTS();
 			value = slot_getattr(slot, attnum, &isnull);
-			if (!isnull && (!found || DatumGetInt64(value) > *maxseq))
+			if (!isnull && (!*found || DatumGetInt64(value) > *maxseq))
 			{
 				*maxseq = DatumGetInt64(value);
-				found = true;
+				*found = true;
 			}
 		}
 		table_endscan(scan);
 		ExecDropSingleTupleTableSlot(slot);
 	}
-	return found;
 }
 
 /*
@@ -759,7 +844,8 @@ ame_audit_write_row(AuditWriter *w, Datum *values, bool *nulls)
 	 * meanwhile (same row type: see ame_audit_writer).
 	 */
 	if ((pending != NULL && pending->nrows > 0 &&
-		 (!w->plain || !batch_takes(subid, w))) || waiting != NULL)
+		 (!writes_directly(w, values) || !batch_takes(subid, w))) ||
+		waiting != NULL)
 	{
 		Oid			logrelid = w->logrelid;
 		Oid			seqid = w->seqid;
@@ -768,7 +854,7 @@ ame_audit_write_row(AuditWriter *w, Datum *values, bool *nulls)
 		w = ame_audit_writer(logrelid, seqid);
 	}
 
-	if (!w->plain)
+	if (!writes_directly(w, values))
 	{
 		insert_row_spi(w, values, nulls);
 		return;
@@ -796,6 +882,19 @@ ame_audit_write_row(AuditWriter *w, Datum *values, bool *nulls)
 	pending->cids[pending->nrows] = cid;
 	pending->nrows++;
 	pending->bytes += row->t_len;
+}
+
+/*
+ * writes_directly
+ *		Whether the fast path takes this row: the log is plain, and the row
+ *		belongs to the partition found for the transaction (every row the
+ *		trigger makes does: it is performed at the transaction's start).
+ */
+static bool
+writes_directly(AuditWriter *w, Datum *values)
+{
+	return w->plain &&
+		DatumGetTimestampTz(values[LOG_PERFORMED]) == w->routed_at;
 }
 
 /*
@@ -998,7 +1097,7 @@ insert_log_rows(AuditWriter *w, HeapTuple *rows, CommandId *cids, int nrows,
 			ExecStoreHeapTuple(rows[i], slots[i], !keep);
 
 		/* the locks are held since open_writer */
-		rri->ri_RelationDesc = relation_open(w->logrelid, NoLock);
+		rri->ri_RelationDesc = relation_open(w->leafrelid, NoLock);
 		for (i = 0; i < rri->ri_NumIndices; i++)
 			rri->ri_IndexRelationDescs[i] = index_open(w->indexoids[i], NoLock);
 

@@ -30,6 +30,9 @@
 #include "executor/executor.h"
 #include "mb/pg_wchar.h"
 #include "nodes/parsenodes.h"
+#if PG_VERSION_NUM >= 160000
+#include "nodes/miscnodes.h"
+#endif
 #include "parser/parse_relation.h"
 #include "utils/acl.h"
 #include "utils/guc_tables.h"
@@ -194,5 +197,45 @@ addRTEPermissionInfo(List **rteperminfos, RangeTblEntry *rte)
 #define CheckValidResultRel(rri, operation, onConflictAction, mergeActions) \
 	(CheckValidResultRel)((rri), (operation), (mergeActions))
 #endif
+
+/*
+ * ame_input_safe
+ *		Run a type's input function on str; false, with no error raised,
+ *		when the input is bad.  PG 16 reports bad input softly into an
+ *		ErrorSaveContext.  Before, the error is caught and dropped: safe
+ *		only for input functions that take no resources (interval_in, which
+ *		is all ame uses it for).
+ */
+static inline bool
+ame_input_safe(PGFunction func, char *str, Oid typioparam, int32 typmod,
+			   Datum *result)
+{
+#if PG_VERSION_NUM >= 160000
+	ErrorSaveContext escontext;
+
+	memset(&escontext, 0, sizeof(escontext));
+	escontext.type = T_ErrorSaveContext;
+	return DirectInputFunctionCallSafe(func, str, typioparam, typmod,
+									   (Node *) &escontext, result);
+#else
+	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		*result = DirectFunctionCall3(func, CStringGetDatum(str),
+									  ObjectIdGetDatum(typioparam),
+									  Int32GetDatum(typmod));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+#endif
+}
 
 #endif							/* AME_COMPAT_H */

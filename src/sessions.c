@@ -78,6 +78,17 @@
 	"ELSE EXECUTE pg_catalog.format('SELECT %I.cleanup_expired_sessions()', s); " \
 	"END IF; END$ame$"
 
+/* the audit log's nightly maintenance (audit_partition.c), the same way */
+#define AUDIT_JOB_NAME		"audit-maintenance"
+#define AUDIT_COMMAND \
+	"DO $ame$DECLARE s pg_catalog.name; BEGIN " \
+	"SELECT n.nspname INTO s FROM pg_catalog.pg_extension e " \
+	"JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace " \
+	"WHERE e.extname OPERATOR(pg_catalog.=) 'ame'::pg_catalog.name; " \
+	"IF NOT FOUND THEN PERFORM cron.unschedule('" AUDIT_JOB_NAME "'::pg_catalog.name); " \
+	"ELSE EXECUTE pg_catalog.format('SELECT %I.ame_audit_maintenance()', s); " \
+	"END IF; END$ame$"
+
 /* a kept plan, valid for one schema of the extension */
 typedef struct KeptPlan
 {
@@ -105,6 +116,9 @@ static char *new_token(void);
 static Datum session_token_arg(FunctionCallInfo fcinfo);
 pg_noreturn static void report_unusable_session(Oid nsp, Datum token);
 static Oid	require_pg_cron(void);
+static int64 schedule_job(const char *funcname, FunctionCallInfo fcinfo,
+						  const char *jobname, const char *command);
+static bool unschedule_job(const char *funcname, const char *jobname);
 static void validate_schedule(const char *schedule);
 static int	cron_value(const char **pp, const char *end,
 					   const char *const *names);
@@ -117,6 +131,8 @@ PG_FUNCTION_INFO_V1(ame_end_session);
 PG_FUNCTION_INFO_V1(cleanup_expired_sessions);
 PG_FUNCTION_INFO_V1(ame_schedule_cleanup);
 PG_FUNCTION_INFO_V1(ame_unschedule_cleanup);
+PG_FUNCTION_INFO_V1(ame_schedule_audit_maintenance);
+PG_FUNCTION_INFO_V1(ame_unschedule_audit_maintenance);
 
 /*
  * ame_start_session(visit_id uuid, ttl interval) RETURNS text
@@ -511,13 +527,62 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 Datum
 ame_schedule_cleanup(PG_FUNCTION_ARGS)
 {
+	PG_RETURN_INT64(schedule_job("ame_schedule_cleanup", fcinfo,
+								 CLEANUP_JOB_NAME, CLEANUP_COMMAND));
+}
+
+/*
+ * ame_unschedule_cleanup() RETURNS boolean
+ *		Remove the extension owner's pg_cron job "session-cleanup"; false
+ *		when there was none.
+ */
+Datum
+ame_unschedule_cleanup(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(unschedule_job("ame_unschedule_cleanup", CLEANUP_JOB_NAME));
+}
+
+/*
+ * ame_schedule_audit_maintenance(schedule text) RETURNS bigint
+ *		The same for the job "audit-maintenance", which runs
+ *		ame_audit_maintenance(): the audit log's partitions three months
+ *		ahead, and its retention.
+ */
+Datum
+ame_schedule_audit_maintenance(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(schedule_job("ame_schedule_audit_maintenance", fcinfo,
+								 AUDIT_JOB_NAME, AUDIT_COMMAND));
+}
+
+/*
+ * ame_unschedule_audit_maintenance() RETURNS boolean
+ *		Remove the job "audit-maintenance"; false when there was none.
+ */
+Datum
+ame_unschedule_audit_maintenance(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(unschedule_job("ame_unschedule_audit_maintenance",
+								  AUDIT_JOB_NAME));
+}
+
+/*
+ * schedule_job
+ *		Create or change a pg_cron job of the extension's owner, run in
+ *		this database, on the schedule in the first argument; returns its
+ *		job id.  Owner only.
+ */
+static int64
+schedule_job(const char *funcname, FunctionCallInfo fcinfo,
+			 const char *jobname, const char *command)
+{
 	char	   *schedule;
 	Oid			owner;
 	Oid			save_userid;
 	int			save_sec;
 	volatile int64 jobid = 0;
 
-	ame_require_owner("ame_schedule_cleanup");
+	ame_require_owner(funcname);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -538,9 +603,9 @@ ame_schedule_cleanup(PG_FUNCTION_ARGS)
 		Oid			jobid_type[1] = {INT8OID};
 		Datum		jobid_value[1];
 
-		values[0] = CStringGetTextDatum(CLEANUP_JOB_NAME);
+		values[0] = CStringGetTextDatum(jobname);
 		values[1] = CStringGetTextDatum(schedule);
-		values[2] = CStringGetTextDatum(CLEANUP_COMMAND);
+		values[2] = CStringGetTextDatum(command);
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
@@ -577,23 +642,23 @@ ame_schedule_cleanup(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
-	PG_RETURN_INT64(jobid);
+	return jobid;
 }
 
 /*
- * ame_unschedule_cleanup() RETURNS boolean
- *		Remove the extension owner's pg_cron job "session-cleanup"; false
- *		when there was none.
+ * unschedule_job
+ *		Remove the extension owner's pg_cron job of that name; false when
+ *		there was none.  Owner only.
  */
-Datum
-ame_unschedule_cleanup(PG_FUNCTION_ARGS)
+static bool
+unschedule_job(const char *funcname, const char *jobname)
 {
 	Oid			owner;
 	Oid			save_userid;
 	int			save_sec;
 	volatile bool removed = false;
 
-	ame_require_owner("ame_unschedule_cleanup");
+	ame_require_owner(funcname);
 	(void) require_pg_cron();
 
 	owner = ame_extension_owner();
@@ -602,7 +667,7 @@ ame_unschedule_cleanup(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		Oid			types[1] = {TEXTOID};
-		Datum		value = CStringGetTextDatum(CLEANUP_JOB_NAME);
+		Datum		value = CStringGetTextDatum(jobname);
 		int			rc;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -623,7 +688,7 @@ ame_unschedule_cleanup(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
-	PG_RETURN_BOOL(removed);
+	return removed;
 }
 
 /*

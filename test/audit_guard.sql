@@ -302,8 +302,8 @@ SELECT is(pg_temp.as_role('ame_tap_audit_clerk', $$DELETE FROM public.ame_audit_
           '42501: permission denied for table ame_audit_logs', 'the clerk cannot DELETE from the log');
 SELECT is(pg_temp.as_role('ame_tap_audit_clerk',
             $$SELECT * FROM public.ame_record_history('public.audit_clerk', gen_random_uuid())$$),
-          '42501: permission denied for table ame_audit_logs',
-          'ame_record_history runs with the caller''s rights');
+          '42501: permission denied for table audit_clerk',
+          'ame_record_history: without SELECT on the log, the caller needs SELECT on the table');
 SELECT is(pg_temp.as_role('ame_tap_audit_clerk', $$SELECT public.ame_disable_audit('public.audit_clerk')$$),
           '42501: permission denied for function ame_disable_audit',
           'the clerk cannot turn auditing off');

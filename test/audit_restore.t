@@ -91,7 +91,14 @@ churn() {
 }
 
 audited="ame_customers ame_technicians ame_visits ame_visit_progress device_inventory"
-logprint() { q "$1" "SELECT count(*) || '/' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM ame_audit_logs x"; }
+# the log as text: which partition holds how many rows (the log is
+# partitioned by month, a dump carries its partitions), then every row in
+# seq order
+logsql="SELECT coalesce((SELECT string_agg(p || ':' || n, ',' ORDER BY p)
+                         FROM (SELECT tableoid::regclass::text p, count(*) n FROM ame_audit_logs GROUP BY 1) s), '-')
+               || ' ' || count(*) || '/' || coalesce(md5(string_agg(x::text, '|' ORDER BY x.seq)), '-')
+        FROM ame_audit_logs x"
+logprint() { q "$1" "$logsql"; }
 
 # After a restore (or the cut-over): change every record of every audited
 # table, as a plain role where row-level security lets it and as the
@@ -170,6 +177,10 @@ restore_all empty
 # -- the log purged, its sequence used
 createdb ame_ar_purged; q ame_ar_purged "CREATE EXTENSION ame" >/dev/null 2>&1
 load ame_ar_purged all; churn ame_ar_purged
+q ame_ar_purged "SELECT ame_audit_add_partitions((now() - interval '3 months')::date, (now() - interval '2 months')::date);
+                 INSERT INTO ame_audit_logs (table_schema, table_name, record_id, operation, performed_at)
+                 SELECT 'public', 'archived', gen_random_uuid(), 'INSERT', now() - g * interval '1 month'
+                 FROM generate_series(2, 3) g" >/dev/null
 q ame_ar_purged "SELECT ame_purge_audit_logs('0 seconds')" >/dev/null
 ok "$(q ame_ar_purged "SELECT count(*) || '/' || (SELECT last_value > 30 FROM ame_audit_logs_seq_seq) FROM ame_audit_logs")" \
    "0/true" "purged: the log empty, its sequence used"
@@ -180,8 +191,17 @@ restore_all purged
 createdb ame_ar_replica; q ame_ar_replica "CREATE EXTENSION ame" >/dev/null 2>&1
 load ame_ar_replica people; churn ame_ar_replica
 load ame_ar_replica work replica
-ok "$(q ame_ar_replica "SELECT count(DISTINCT table_name) FROM ame_audit_logs")" "2" \
-   "replica: history for customers and technicians only"
+# and a log of some age: rows in the partitions of two past months (made
+# after the install, so not the extension's), and one so old that it sits
+# in the default partition
+q ame_ar_replica "SELECT ame_audit_add_partitions((now() - interval '3 months')::date, (now() - interval '2 months')::date);
+                  INSERT INTO ame_audit_logs (table_schema, table_name, record_id, operation, new_values, performed_at)
+                  SELECT 'public', 'archived', gen_random_uuid(), 'INSERT', '{}'::jsonb, now() - g * interval '1 month'
+                  FROM generate_series(2, 3) g, generate_series(1, 5) r
+                  UNION ALL SELECT 'public', 'archived', gen_random_uuid(), 'INSERT', '{}', now() - interval '15 years'" >/dev/null
+ok "$(q ame_ar_replica "SELECT count(DISTINCT table_name) FILTER (WHERE table_name <> 'archived') || '/'
+                        || count(DISTINCT tableoid) FROM ame_audit_logs")" "2/4" \
+   "replica: history for customers and technicians only; rows in four partitions (this month, two past, default)"
 dump_local replica
 restore_all replica
 
@@ -210,8 +230,7 @@ sub_waits() {
 	return 1
 }
 pubprint=$(logprint $pubdb)
-sub_waits "SELECT count(*) || '/' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') = '$pubprint'
-           FROM ame_audit_logs x"
+sub_waits "SELECT ($logsql) = '$pubprint'"
 ok "$?" "0" "subscriber: the log is replicated"
 
 # a purge on the publisher (replicated DELETEs of log rows) does not stall
@@ -222,8 +241,7 @@ q $pubdb "UPDATE ame_customers SET phone = '5559999' WHERE customer_number = 'AM
 sub_waits "SELECT phone = '5559999' FROM ame_customers WHERE customer_number = 'AME-000001'"
 ok "$?" "0" "subscriber: a purge on the publisher does not stall replication"
 pubprint=$(logprint $pubdb)
-sub_waits "SELECT count(*) || '/' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') = '$pubprint'
-           FROM ame_audit_logs x"
+sub_waits "SELECT ($logsql) = '$pubprint'"
 ok "$?" "0" "subscriber: its log follows the publisher's, purge included"
 ok "$(subq $subdb "SELECT count(*) > 0 AND (SELECT last_value FROM ame_audit_logs_seq_seq) = 1 FROM ame_audit_logs")" \
    "t" "subscriber: the log holds rows, its own sequence never moved"
@@ -232,8 +250,7 @@ ok "$(subq $subdb "SELECT count(*) > 0 AND (SELECT last_value FROM ame_audit_log
 subq $subdb "DROP SUBSCRIPTION ame_ar_sub" >/dev/null 2>&1
 subdump() { pg_dump -h "$subdir" -p "$subport" -U postgres "$@" $subdb; }
 subdump -Fc -f "$work/subscriber.dump" && subdump -Fp -f "$work/subscriber.sql"
-subq $subdb "SELECT count(*) || '/' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM ame_audit_logs x" \
-	>"$work/subscriber.log"
+subq $subdb "$logsql" >"$work/subscriber.log"
 later_changes subq $subdb "subscriber after cut-over"
 restore_all subscriber
 

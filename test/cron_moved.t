@@ -54,7 +54,7 @@ ok "$(got before)" "$jobid ame_tap" "the restored job still names the old databa
 ok "$(got returned)" "$jobid" "ame_schedule_cleanup() returns the restored job's id"
 ok "$(got after)" "$jobid ame_moved 15 4 * * * true" \
    "and repairs it: the same job, now in ame_moved, schedule and state kept"
-ok "$(got jobs)" "1" "no second job"
+ok "$(got jobs)" "2" "no second job (session-cleanup and audit-maintenance, both restored)"
 ok "$(got cleaned)" "3" "the repaired job's command cleans up in ame_moved"
 [ $failed -eq 0 ] || sed 's/^/# /' "$work/log" | tail -30
 

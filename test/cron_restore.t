@@ -14,7 +14,7 @@ q() { psql -X -q -At -v ON_ERROR_STOP=1 -d ame_tap -c "$1"; }
 db=ame_tap
 fresh() { dropdb --force "$db" && createdb "$db"; }
 
-echo "1..16"
+echo "1..17"
 dumpfile=$(mktemp /tmp/ame-cron-dump.XXXXXX); plainfile=$(mktemp /tmp/ame-cron-plain.XXXXXX)
 errfile=$(mktemp /tmp/ame-cron-err.XXXXXX)
 fresh || { echo "Bail out! could not recreate $db"; exit 1; }
@@ -30,7 +30,7 @@ q "INSERT INTO ame_visit_sessions (visit_id, session_token, created_at, expires_
 jobs() { q "SELECT string_agg(jobid || ':' || coalesce(jobname, '-') || ':' || schedule || ':' || command || ':' || username, ' | ' ORDER BY jobid) FROM cron.job"; }
 before=$(jobs)
 ok "$(q "SELECT count(*) FROM cron.job WHERE jobname = 'session-cleanup'")" "1" "CREATE EXTENSION ame scheduled session-cleanup"
-ok "$(q "SELECT count(*) FROM cron.job")" "3" "three jobs before the dump"
+ok "$(q "SELECT count(*) FROM cron.job")" "4" "four jobs before the dump (ame's two: session-cleanup, audit-maintenance)"
 sessions_before=$(q "SELECT count(*) FROM ame_visit_sessions")
 
 pg_dump -Fc -f "$dumpfile" "$db"; ok "$?" "0" "pg_dump -Fc succeeds"
@@ -56,7 +56,9 @@ ok "$(q "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_publicatio
 q "$(q "SELECT command FROM cron.job WHERE jobname = 'session-cleanup'")" >/dev/null
 ok "$(q "SELECT affected_rows FROM system_maintenance_log WHERE operation = 'session_cleanup' ORDER BY performed_at DESC LIMIT 1")" \
    "5" "the restored job's command archives the expired sessions"
-ok "$(q "SELECT count(*) FROM cron.job")" "3" "running it changed no job"
+q "$(q "SELECT command FROM cron.job WHERE jobname = 'audit-maintenance'")" >/dev/null
+ok "$?" "0" "the restored audit-maintenance job's command runs"
+ok "$(q "SELECT count(*) FROM cron.job")" "4" "running them changed no job"
 
 # a plain dump through psql (row_security = off)
 fresh
@@ -67,8 +69,9 @@ ok "$(jobs)" "$before" "every cron job is back exactly once after the plain rest
 # DROP EXTENSION ame leaves the job, whose next run removes it
 q "DROP EXTENSION ame" >/dev/null
 q "$(q "SELECT command FROM cron.job WHERE jobname = 'session-cleanup'")" >/dev/null
+q "$(q "SELECT command FROM cron.job WHERE jobname = 'audit-maintenance'")" >/dev/null
 ok "$(q "SELECT string_agg(coalesce(jobname, '-'), ',' ORDER BY jobid) FROM cron.job")" "nightly-vacuum,-" \
-   "after DROP EXTENSION the job's next run unschedules it; the user's jobs stay"
+   "after DROP EXTENSION each of ame's jobs unschedules itself at its next run; the user's jobs stay"
 q "DROP PUBLICATION ame_realtime" >/dev/null
 ok "$(q "SELECT count(*) FROM pg_publication")" "0" "the publication is all DROP EXTENSION left, and it can be dropped"
 

@@ -14,8 +14,9 @@ q() { psql -X -q -At -v ON_ERROR_STOP=1 -d ame_tap -c "$1"; }
 fresh() { dropdb --force ame_tap && createdb ame_tap; }
 job() { q "SELECT jobid || ' ' || schedule || ' ' || active || ' ' || database FROM cron.job WHERE jobname = 'session-cleanup'"; }
 cmd() { q "SELECT command FROM cron.job WHERE jobname = 'session-cleanup'"; }
+audit_cmd() { q "SELECT command FROM cron.job WHERE jobname = 'audit-maintenance'"; }
 
-echo "1..12"
+echo "1..13"
 fresh || { echo "Bail out! could not recreate ame_tap"; exit 1; }
 q "CREATE EXTENSION pg_cron" >/dev/null
 q "CREATE SCHEMA fsm" >/dev/null
@@ -33,6 +34,8 @@ ok "$?" "0" "ALTER EXTENSION ame UPDATE succeeds"
 updated=$(cmd)
 ok "$(job)" "$before" "the job keeps its id, schedule, state and database"
 ok "$(echo "$updated" | grep -c "fsm")" "0" "its command names no schema"
+ok "$(q "SELECT count(*) || ' ' || min(schedule) FROM cron.job WHERE jobname = 'audit-maintenance'")" "1 30 2 * * *" \
+   "the update schedules the audit maintenance beside the cleanup"
 
 # the schema renamed: the updated command still cleans up, the job stays
 q "INSERT INTO fsm.ame_customers (id, company_name, service_tier)
@@ -48,12 +51,13 @@ ok "$(q "SELECT count(*) FROM field.ame_visit_sessions_archive WHERE session_tok
 ok "$(q "SELECT count(*) FROM cron.job WHERE jobname = 'session-cleanup'")" "1" "and the job is still scheduled"
 q "SELECT field.ame_schedule_cleanup('15 4 * * *')" >/dev/null
 ok "$(cmd)" "$updated" "it is the command ame_schedule_cleanup() writes"
-ok "$(q "SELECT count(*) FROM cron.job")" "1" "no second job"
+ok "$(q "SELECT count(*) FROM cron.job")" "2" "no second cleanup job: the cleanup and the audit maintenance"
 
 # DROP EXTENSION: the next run removes the job
 q "DROP EXTENSION ame" >/dev/null
 q "$(cmd)" >/dev/null
-ok "$(q "SELECT count(*) FROM cron.job")" "0" "after DROP EXTENSION the job's next run unschedules it"
+q "$(audit_cmd)" >/dev/null
+ok "$(q "SELECT count(*) FROM cron.job")" "0" "after DROP EXTENSION each job's next run unschedules it"
 
 # a command the user rewrote is not replaced by the update
 fresh

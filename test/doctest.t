@@ -53,6 +53,10 @@ my @skip_block = (
 	# [page, first SQL line (prefix), reason]
 	['docs/audit.md', '-- on the subscriber',
 		'CREATE SUBSCRIPTION needs a second server to connect to'],
+	['docs/scale.md', '-- on the standby',
+		'needs a hot standby; test/plain/standby.t runs these steps on one'],
+	['docs/scale.md', '-- on the subscriber',
+		'needs a publisher to subscribe to; test/plain/subscriber.t runs these steps on one'],
 );
 
 my @pages = ('README.md', sort glob('docs/*.md'));

@@ -24,13 +24,14 @@ SELECT has_sequence('public', 'customer_sequence', 'sequence customer_sequence e
 
 -- every table has a uuid primary key id defaulting to gen_random_uuid()
 -- (the archive keeps the id of the session it holds, the audit log may
--- use time-ordered uuids)
+-- use time-ordered uuids; the log is partitioned: each partition has the
+-- primary key, see docs/audit.md)
 SELECT col_is_pk('public', t, 'id', format('%s: id is the primary key', t))
 FROM unnest(ARRAY['ame_customers', 'ame_technicians', 'ame_visits',
                   'ame_visit_progress', 'ame_visit_sessions',
                   'device_inventory',
                   'system_maintenance_log', 'import_batches', 'import_errors',
-                  'ame_audit_logs']::name[]) AS t;
+                  'ame_audit_logs_default']::name[]) AS t;
 -- the archive may hold a session id twice (archived again after an
 -- import or an old dump, SPEC §6): each copy has its own archived_at
 SELECT col_is_pk('public', 'ame_visit_sessions_archive', ARRAY['id', 'archived_at']::name[],
@@ -243,10 +244,10 @@ FROM (VALUES
   ('device_inventory', 'device_inventory_visit_idx', ARRAY['visit_id']),
   ('system_maintenance_log', 'system_maintenance_log_performed_idx', ARRAY['performed_at']),
   ('import_errors', 'import_errors_batch_idx', ARRAY['batch_id', 'row_number']),
-  ('ame_audit_logs', 'ame_audit_logs_record_idx', ARRAY['record_id']),
-  ('ame_audit_logs', 'ame_audit_logs_seq_idx', ARRAY['seq'])) AS i (tbl, idx, cols);
-SELECT index_is_type('public', 'ame_audit_logs', 'ame_audit_logs_record_idx', 'hash',
-                     'ame_audit_logs_record_idx is a hash index');
+  ('ame_audit_logs_default', 'ame_audit_logs_default_record_idx', ARRAY['record_id']),
+  ('ame_audit_logs_default', 'ame_audit_logs_default_seq_idx', ARRAY['seq'])) AS i (tbl, idx, cols);
+SELECT index_is_type('public', 'ame_audit_logs_default', 'ame_audit_logs_default_record_idx', 'hash',
+                     'ame_audit_logs_default_record_idx is a hash index');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
            WHERE indexrelid = 'public.ame_visit_sessions_active_idx'::regclass),
           'is_active', 'ame_visit_sessions_active_idx covers active sessions only');
@@ -323,7 +324,8 @@ SELECT set_has(
            ('ame_visit_progress'), ('ame_visit_sessions'),
            ('ame_visit_sessions_archive'), ('device_inventory'),
            ('system_maintenance_log'), ('import_batches'), ('import_errors'),
-           ('ame_audit_logs'), ('customer_sequence'), ('ame_audit_logs_seq_seq')$$,
+           ('ame_audit_logs'), ('ame_audit_logs_default'), ('customer_sequence'),
+           ('ame_audit_logs_seq_seq')$$,
   'every user-data table and its sequences are registered with pg_extension_config_dump');
 
 --

@@ -77,7 +77,7 @@ fingerprint() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$fingerprint_sql";
 current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" ame.control)
 released=$(ls ame--*.sql | sed -n 's/^ame--\([0-9.]*\)\.sql$/\1/p' | grep -vx "$current" | sort -V)
 nreleased=$(echo "$released" | grep -c .)
-echo "1..$((2 + 6 * nreleased))"
+echo "1..$((4 + 9 * nreleased))"
 
 dropdb --if-exists ame_up_fresh >/dev/null 2>&1
 createdb ame_up_fresh || { echo "Bail out! createdb failed"; exit 1; }
@@ -86,6 +86,12 @@ fresh=$(fingerprint ame_up_fresh)
 ok "$(q ame_up_fresh "SELECT extversion FROM pg_extension WHERE extname = 'ame'")" "$current" \
    "CREATE EXTENSION ame installs the default version $current"
 ok "$(echo "$fresh" | grep -c 'USING hash (record_id)')" "1" "the fingerprint sees the log's indexes"
+# the monthly partitions are not extension objects: the fingerprint does
+# not depend on the date of the install, only the default partition is in it
+ok "$(echo "$fresh" | grep -c '^table ame_audit_logs')" "2" "the log and its default partition are the extension's tables of the log"
+ok "$(q ame_up_fresh "SELECT count(*) FROM pg_inherits WHERE inhparent = 'ame_audit_logs'::regclass")" "5" \
+   "a fresh install makes the default partition, this month's and three ahead"
+month_of="'ame_audit_logs_' || to_char(performed_at AT TIME ZONE 'UTC', '\"y\"YYYY\"m\"MM')"
 
 for from in $released; do
 	db=ame_up_$(echo "$from" | tr . _)
@@ -96,6 +102,15 @@ for from in $released; do
 	# data and audit history written under the old version
 	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f demo/sample_data.sql >/dev/null
 	q "$db" "UPDATE ame_technicians SET phone = '555-0001' WHERE name = 'Alex Moreno'" >/dev/null
+	# a log of some age: a record's history across past months (7, 4 and 2
+	# months back) and a row from long ago
+	q "$db" "INSERT INTO ame_audit_logs (table_schema, table_name, record_id, operation, new_values, performed_at)
+	         SELECT 'public', 'ame_technicians', 'f0000000-0000-0000-0000-000000000001', op,
+	                jsonb_build_object('id', 'f0000000-0000-0000-0000-000000000001', 'phone', ph),
+	                now() - m * interval '1 month'
+	         FROM (VALUES ('INSERT', '555-7', 7), ('UPDATE', '555-4', 4), ('UPDATE', '555-2', 2)) v (op, ph, m) ORDER BY m DESC;
+	         INSERT INTO ame_audit_logs (table_schema, table_name, record_id, operation, performed_at)
+	         VALUES ('public', 'gone', gen_random_uuid(), 'DELETE', '1850-02-03 00:00+00')" >/dev/null
 	before=$(q "$db" "SELECT count(*) || '/' || md5(string_agg(x::text, '|' ORDER BY x.seq)) FROM ame_audit_logs x")
 
 	q "$db" "ALTER EXTENSION ame UPDATE" >/dev/null
@@ -106,7 +121,19 @@ for from in $released; do
 	   "$from updated to $current is what a fresh $current install is"
 	[ "$got" = "$fresh" ] || diff <(echo "$fresh") <(echo "$got") | sed 's/^/# /'
 	ok "$(q "$db" "SELECT count(*) || '/' || md5(string_agg(x::text, '|' ORDER BY x.seq)) FROM ame_audit_logs x")" \
-	   "$before" "the audit trail written under $from is unchanged"
+	   "$before" "the audit trail written under $from is unchanged (every row, id, seq and image)"
+	ok "$(q "$db" "SELECT count(*) FILTER (WHERE tableoid::regclass::text = $month_of) || '/'
+	                      || count(*) FILTER (WHERE tableoid = 'ame_audit_logs_default'::regclass)
+	               FROM ame_audit_logs")" "$(( $(echo "$before" | cut -d/ -f1) - 1 ))/1" \
+	   "every row of $from is in its month's partition, the one from 1850 (before 1900) in the default partition"
+	ok "$(q "$db" "SELECT string_agg(h.operation || ':' || (h.new_values ->> 'phone'), ' ' ORDER BY h.seq)
+	                      || ' ' || (ame_record_at('ame_technicians', 'f0000000-0000-0000-0000-000000000001',
+	                                               now() - interval '3 months') ->> 'phone')
+	               FROM ame_record_history('ame_technicians', 'f0000000-0000-0000-0000-000000000001') h")" \
+	   "INSERT:555-7 UPDATE:555-4 UPDATE:555-2 555-4" "history across the months and ame_record_at in one of them work"
+	ok "$(q "$db" "SELECT count(*) FROM pg_inherits WHERE inhparent = 'ame_audit_logs'::regclass
+	               AND inhrelid::regclass::text >= 'ame_audit_logs_y' || to_char(now() AT TIME ZONE 'UTC', 'YYYY\"m\"MM')")" \
+	   "4" "this month's partition and three ahead are there"
 	# the history written before the update is still found, and goes on
 	q "$db" "UPDATE ame_technicians SET phone = '555-0002' WHERE name = 'Alex Moreno'" >/dev/null
 	ok "$(q "$db" "SELECT string_agg(operation || ':' || coalesce(new_values ->> 'phone', '-'), ' ' ORDER BY seq)

@@ -320,6 +320,15 @@ COMMENT ON TABLE @extschema@.import_errors IS
 
 CREATE SEQUENCE @extschema@.ame_audit_logs_seq_seq AS bigint;
 
+-- Partitioned by month of performed_at (UTC months, named
+-- ame_audit_logs_yYYYYmMM, made by ame_audit_add_partitions() in
+-- 20_audit.sql), with a default partition so that no row is ever refused.
+-- The parent has no index of its own: each partition carries its own
+-- primary key (id) and indexes, made with it.  Indexes on the parent would
+-- be made again by ATTACH PARTITION when a dump is restored, beside the
+-- ones pg_dump writes for each partition, and the restore would fail (the
+-- parent belongs to the extension, the monthly partitions do not: see
+-- docs/audit.md, "Partitions").
 CREATE TABLE @extschema@.ame_audit_logs (
 	-- the audit trigger writes time-ordered (version 7) uuids
 	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
@@ -335,29 +344,38 @@ CREATE TABLE @extschema@.ame_audit_logs (
 	seq bigint NOT NULL
 		DEFAULT pg_catalog.nextval('@extschema@.ame_audit_logs_seq_seq'::pg_catalog.regclass),
 	context jsonb,
-	CONSTRAINT ame_audit_logs_pkey PRIMARY KEY (id),
 	CONSTRAINT valid_audit_operation
 		CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'REDACT'))
-);
+) PARTITION BY RANGE (performed_at);
 
 ALTER SEQUENCE @extschema@.ame_audit_logs_seq_seq
 	OWNED BY @extschema@.ame_audit_logs.seq;
 
+-- the rows of no monthly partition
+CREATE TABLE @extschema@.ame_audit_logs_default
+	PARTITION OF @extschema@.ame_audit_logs DEFAULT;
+
+-- Every partition's indexes (ame_audit_add_partitions() makes the same,
+-- named after the partition):
+-- the primary key: ids are unique within a partition (see docs/audit.md);
+ALTER TABLE @extschema@.ame_audit_logs_default
+	ADD CONSTRAINT ame_audit_logs_default_pkey PRIMARY KEY (id);
 -- a record's history (record ids are uuids: the table's name is checked on
 -- the few rows found, and they are sorted by seq).  A hash index: one
 -- bucket page per insert where a btree descends its levels, which makes
 -- it the cheaper of the two on every audited change.
-CREATE INDEX ame_audit_logs_record_idx
-	ON @extschema@.ame_audit_logs USING hash (record_id);
-
+CREATE INDEX ame_audit_logs_default_record_idx
+	ON @extschema@.ame_audit_logs_default USING hash (record_id);
 -- the highest seq in one probe: the audit trigger makes sure, once per
 -- transaction, that the sequence is past it (a restore or a subscriber
 -- can leave it behind).  Not UNIQUE: a restore must never fail on it.
-CREATE INDEX ame_audit_logs_seq_idx
-	ON @extschema@.ame_audit_logs (seq);
+CREATE INDEX ame_audit_logs_default_seq_idx
+	ON @extschema@.ame_audit_logs_default (seq);
 
 COMMENT ON TABLE @extschema@.ame_audit_logs IS
-'append-only trail of every change to audited tables';
+'append-only trail of every change to audited tables, partitioned by month (UTC) of performed_at';
+COMMENT ON TABLE @extschema@.ame_audit_logs_default IS
+'the audit rows of months that have no partition of their own (ame_audit_add_partitions() moves them into one)';
 COMMENT ON SEQUENCE @extschema@.ame_audit_logs_seq_seq IS
 'orders audit rows, also within one transaction';
 
@@ -459,3 +477,5 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.system_maintenance_log',
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.import_batches', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.import_errors', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.ame_audit_logs', '');
+-- the monthly partitions are not members: pg_dump writes them whole
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ame_audit_logs_default', '');

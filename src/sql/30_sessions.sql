@@ -62,9 +62,28 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.ame_unschedule_cleanup() IS
 'remove the pg_cron job session-cleanup; false when there was none';
 
+-- beside it, the audit log's nightly maintenance (20_audit.sql)
+CREATE FUNCTION @extschema@.ame_schedule_audit_maintenance(schedule text DEFAULT '30 2 * * *')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ame_schedule_audit_maintenance'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.ame_schedule_audit_maintenance(text) IS
+'create or change the pg_cron job audit-maintenance (times in GMT), which runs ame_audit_maintenance(), owned by the extension''s owner and run in this database; returns the job id';
+
+CREATE FUNCTION @extschema@.ame_unschedule_audit_maintenance()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'ame_unschedule_audit_maintenance'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.ame_unschedule_audit_maintenance() IS
+'remove the pg_cron job audit-maintenance; false when there was none';
+
 REVOKE ALL ON FUNCTION @extschema@.cleanup_expired_sessions() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ame_schedule_cleanup(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ame_unschedule_cleanup() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ame_schedule_audit_maintenance(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ame_unschedule_audit_maintenance() FROM PUBLIC;
 
 --
 -- Realtime: a NOTIFY per change (one summary per statement above 100 rows),
@@ -271,6 +290,13 @@ BEGIN
 			PERFORM @extschema@.ame_install_notice(
 				pg_catalog.format('the session cleanup could not be scheduled: %s', SQLERRM),
 				'Fix the cause, then run SELECT @extschema@.ame_schedule_cleanup();');
+		END;
+		BEGIN
+			PERFORM @extschema@.ame_schedule_audit_maintenance();
+		EXCEPTION WHEN OTHERS THEN
+			PERFORM @extschema@.ame_install_notice(
+				pg_catalog.format('the audit maintenance could not be scheduled: %s', SQLERRM),
+				'Fix the cause, then run SELECT @extschema@.ame_schedule_audit_maintenance();');
 		END;
 	END IF;
 
