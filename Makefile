@@ -54,6 +54,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: a changed private header (a struct
+# of audit.h, say) must rebuild every object, or a stale one would read
+# the old layout
+$(filter src/%.o,$(OBJS)): $(wildcard src/*.h)
+
 ame--1.3.sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 
