@@ -4,10 +4,15 @@
 # postgresql.conf and pg_hba.conf (not the pg_virtualenv cluster that
 # scripts/test.sh runs this script in), the page's conf.d/ame.conf, a
 # restart, the page's SQL blocks, and then the session cleanup really run by
-# pg_cron a minute later.  Every block it runs is taken from the page by its
-# marker (<!-- production.t: NAME --> before the fence), so the page and
-# the test cannot drift apart.  Needs root (pg_createcluster, runuser);
-# takes about 70 s, most of it waiting for pg_cron's minute.  TAP output.
+# pg_cron a minute later.  Then troubleshooting 1 (pg_cron's default,
+# background workers off: every run fails with "connection failed") and
+# the page's alternative: cron.host on the Unix socket for a job of
+# postgres, a pg_hba.conf line and ~postgres/.pgpass for a job of another
+# role (the line is added for this run's port and removed on exit).  Every
+# block it runs is taken from the page by its marker
+# (<!-- production.t: NAME --> before the fence), so the page and the test
+# cannot drift apart.  Needs root (pg_createcluster, runuser); takes 1-4
+# minutes, most of it waiting for three of pg_cron's minutes.  TAP output.
 set -u
 cd "$(dirname "$0")/../.."
 page=docs/production.md
