@@ -250,6 +250,6 @@ ok "$(next_run session-cleanup "$runid")" "succeeded" "the next run of session-c
 ok "$(next_run admin-cleanup "$runid")" "succeeded" "... and so does the job of ame_admin, with the page's pg_hba.conf line and .pgpass"
 ok "$(pq fieldservice -c "SELECT string_agg(session_token, ',' ORDER BY session_token) FROM fsm.ame_visit_sessions_archive")" \
    "prod-expired,prod-expired-2" "... and the second expired session is archived"
-pq fieldservice -c "SELECT fsm.ame_schedule_cleanup('0 2 * * *')" -c "SELECT cron.unschedule('admin-cleanup')" >/dev/null
+pq fieldservice -c "SELECT fsm.ame_schedule_cleanup('0 2 * * *')" -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'admin-cleanup'" >/dev/null
 
 [ $failed -eq 0 ]
