@@ -6,6 +6,8 @@
 -- restores and the subscriber.)
 --
 \set VERBOSITY terse
+-- the superuser running the test owns the extension (its name varies)
+SELECT current_user AS owner \gset
 
 CREATE ROLE regress_ar_user;
 GRANT SELECT, INSERT, UPDATE ON ame_customers TO regress_ar_user;
@@ -38,7 +40,7 @@ RESET row_security;
 RESET ROLE;
 SELECT count(*) - :log_rows AS rows_written FROM ame_audit_logs;
 SELECT new_values->>'company_name' AS audited, context->>'current_user' AS current_user,
-       context->>'session_user' AS session_user
+       (context->>'session_user') = :'owner' AS session_user_is_owner
 FROM ame_audit_logs ORDER BY seq DESC LIMIT 3;
 
 -- nor through a function that runs as the owner
@@ -54,19 +56,20 @@ RESET application_name;
 RESET row_security;
 RESET SESSION AUTHORIZATION;
 SELECT operation, changed_fields, new_values->>'site_name' AS site_name,
-       context->>'current_user' AS current_user, context->>'session_user' AS session_user
+       (context->>'current_user') = :'owner' AS current_user_is_owner,
+       context->>'session_user' AS session_user
 FROM ame_audit_logs ORDER BY seq DESC LIMIT 1;
 
 -- a role that SET ROLE made the owner counts (pg_restore --role)
-GRANT postgres TO regress_ar_user;
+GRANT :"owner" TO regress_ar_user;
 SET SESSION AUTHORIZATION regress_ar_user;
-SET ROLE postgres;
+SET ROLE :"owner";
 SET row_security = off;
 INSERT INTO ame_customers (company_name, service_tier) VALUES ('Restored 3', 'CORE');
 RESET row_security;
 RESET ROLE;
 RESET SESSION AUTHORIZATION;
-REVOKE postgres FROM regress_ar_user;
+REVOKE :"owner" FROM regress_ar_user;
 SELECT count(*) AS audited_restored FROM ame_audit_logs
 WHERE new_values->>'company_name' LIKE 'Restored%';
 
