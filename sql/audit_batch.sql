@@ -310,6 +310,11 @@ BEGIN
   BEGIN
     IF NOT EXISTS (SELECT FROM pg_attribute WHERE attname = 'extra'
                    AND attrelid = 'ame_audit_logs'::regclass AND NOT attisdropped) THEN
+      -- this row's change, and every earlier one of the statement, is in
+      -- the log already
+      RAISE NOTICE 'n = %: % rows logged before the ALTER', NEW.n,
+        (SELECT count(*) FROM ame_audit_logs
+         WHERE table_name = 't' AND new_values ->> 'n' = NEW.n::text);
       ALTER TABLE ame_audit_logs ADD COLUMN extra int;
       IF NEW.n = -17 THEN
         RAISE EXCEPTION 'undo the ALTER';
