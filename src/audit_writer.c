@@ -489,6 +489,15 @@ close_writer(void)
  *		probe of the btree on seq (see log_max_seq), the sequence one read.
  *		Only when the sequence is behind is it moved, never backwards,
  *		under a lock that lets one session at a time move it.
+ *
+ *		The check is made afresh in every transaction, not remembered from
+ *		an earlier one.  Relcache invalidations and an ALWAYS trigger on the
+ *		partitions do not cover all the ways the log can get ahead of its
+ *		sequence: setval() (a data-only restore sends SEQUENCE SET after the
+ *		table data) invalidates nothing, so a session that checked between
+ *		the load and the setval would go on using seq values the log already
+ *		holds; and a logical-replication apply worker fires no statement
+ *		trigger.  test/audit_seq_live.t shows both with a remembered check.
  */
 static void
 catch_up_sequence(AuditWriter *w, Relation rel)
