@@ -24,13 +24,15 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_am.h"
-#include "catalog/pg_inherits.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "optimizer/optimizer.h"
+#include "partitioning/partdesc.h"
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -40,6 +42,7 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "audit.h"
 
@@ -161,6 +164,8 @@ static void open_writer(Oid logrelid, Oid seqid);
 static void close_writer(void);
 static void catch_up_sequence(AuditWriter *w, Relation rel);
 static bool log_max_seq(AuditWriter *w, Relation rel, int64 *maxseq);
+static void max_seq_of(Relation rel, int64 *maxseq, bool *found);
+static Oid	seq_index_of(Relation rel, AttrNumber attnum);
 static void probe_max_seq(Relation rel, int64 *maxseq, bool *found);
 static bool rows_need_checks(AuditWriter *w, Relation rel);
 static bool log_is_plain(AuditWriter *w, Relation rel);
@@ -568,28 +573,79 @@ log_max_seq(AuditWriter *w, Relation rel, int64 *maxseq)
 	bool		found = false;
 
 	*maxseq = 0;
+	max_seq_of(rel, maxseq, &found);
+	return found;
+}
+
+/*
+ * max_seq_of
+ *		Raise *maxseq to the highest seq of one table of the log, or of
+ *		each partition under it.  The partitions come from the relcache's
+ *		partition descriptor (detached-pending ones included: their rows
+ *		are still there), not from a scan of pg_inherits.
+ */
+static void
+max_seq_of(Relation rel, int64 *maxseq, bool *found)
+{
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 	{
-		List	   *parts = find_all_inheritors(RelationGetRelid(rel),
-												AccessShareLock, NULL);
-		ListCell   *lc;
+		PartitionDesc desc = RelationGetPartitionDesc(rel, false);
 
-		foreach(lc, parts)
+		for (int i = 0; i < desc->nparts; i++)
 		{
 			Relation	part;
 
 			CHECK_FOR_INTERRUPTS();
-			if (get_rel_relkind(lfirst_oid(lc)) != RELKIND_RELATION)
-				continue;
-			part = table_open(lfirst_oid(lc), NoLock);
-			probe_max_seq(part, maxseq, &found);
-			table_close(part, NoLock);
+			part = table_open(desc->oids[i], AccessShareLock);
+			max_seq_of(part, maxseq, found);
+			table_close(part, NoLock);	/* kept to the end, as any read's */
 		}
-		list_free(parts);
 	}
 	else
-		probe_max_seq(rel, maxseq, &found);
-	return found;
+		probe_max_seq(rel, maxseq, found);
+}
+
+/*
+ * seq_index_of
+ *		The valid, unconditional btree index whose first column is seq, or
+ *		InvalidOid.  Chosen from the catalog caches, so that only that one
+ *		index is opened and locked, not every index of the partition.
+ */
+static Oid
+seq_index_of(Relation rel, AttrNumber attnum)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			result = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		HeapTuple	indtup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+		HeapTuple	reltup;
+		bool		usable;
+
+		if (!HeapTupleIsValid(indtup))
+			continue;
+		usable = ((Form_pg_index) GETSTRUCT(indtup))->indisvalid &&
+			((Form_pg_index) GETSTRUCT(indtup))->indkey.values[0] == attnum &&
+			heap_attisnull(indtup, Anum_pg_index_indpred, NULL);
+		ReleaseSysCache(indtup);
+		if (!usable)
+			continue;
+		reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(indexoid));
+		if (!HeapTupleIsValid(reltup))
+			continue;
+		usable = ((Form_pg_class) GETSTRUCT(reltup))->relam == BTREE_AM_OID;
+		ReleaseSysCache(reltup);
+		if (usable)
+		{
+			result = indexoid;
+			break;
+		}
+	}
+	list_free(indexes);
+	return result;
 }
 
 /*
@@ -602,8 +658,7 @@ probe_max_seq(Relation rel, int64 *maxseq, bool *found)
 	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), "seq");
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	Relation	index = NULL;
-	List	   *indexes;
-	ListCell   *lc;
+	Oid			indexoid;
 	SnapshotData dirty;
 	bool		isnull;
 	Datum		value;
@@ -612,23 +667,17 @@ probe_max_seq(Relation rel, int64 *maxseq, bool *found)
 		return;
 	InitDirtySnapshot(dirty);
 
-	indexes = RelationGetIndexList(rel);
-	foreach(lc, indexes)
+	indexoid = seq_index_of(rel, attnum);
+	if (OidIsValid(indexoid))
 	{
-		Relation	candidate = index_open(lfirst_oid(lc), AccessShareLock);
-		Form_pg_index form = candidate->rd_index;
-
-		if (candidate->rd_rel->relam == BTREE_AM_OID &&
-			form->indisvalid && form->indkey.values[0] == attnum &&
-			heap_attisnull(candidate->rd_indextuple, Anum_pg_index_indpred,
-						   NULL))
+		index = index_open(indexoid, AccessShareLock);
+		/* what the cache said may have changed before the lock was had */
+		if (!index->rd_index->indisvalid)
 		{
-			index = candidate;
-			break;
+			index_close(index, AccessShareLock);
+			index = NULL;
 		}
-		index_close(candidate, AccessShareLock);
 	}
-	list_free(indexes);
 
 	if (index != NULL)
 	{
