@@ -308,6 +308,34 @@ $upgrade_log$;
 
 DROP TABLE @extschema@.ame_audit_logs_before_1_3;
 
+-- PostgreSQL 18 names NOT NULL constraints, uniquely per schema: while the
+-- old log was there, the new log's became ame_audit_logs_<column>_not_null1
+-- (and so in its partitions).  They take the names a fresh install gives.
+-- Before 18 there are no such constraints, and nothing to do.
+DO $not_null_names$
+DECLARE
+	c record;
+BEGIN
+	FOR c IN
+		SELECT co.conrelid::pg_catalog.regclass AS rel, co.conname,
+			   pg_catalog.regexp_replace(co.conname, '1$', '') AS newname
+		FROM pg_catalog.pg_partition_tree('@extschema@.ame_audit_logs'::pg_catalog.regclass) t
+		JOIN pg_catalog.pg_constraint co ON co.conrelid OPERATOR(pg_catalog.=) t.relid
+		WHERE co.contype OPERATOR(pg_catalog.=) 'n'
+		  AND co.conname OPERATOR(pg_catalog.~) '^ame_audit_logs_.*_not_null1$'
+		ORDER BY t.level
+	LOOP
+		-- renaming the parent's renames what its partitions inherited
+		IF EXISTS (SELECT FROM pg_catalog.pg_constraint co
+				   WHERE co.conrelid OPERATOR(pg_catalog.=) c.rel
+					 AND co.conname OPERATOR(pg_catalog.=) c.conname) THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I',
+									  c.rel, c.conname, c.newname);
+		END IF;
+	END LOOP;
+END
+$not_null_names$;
+
 CREATE FUNCTION @extschema@.ame_schedule_audit_maintenance(schedule text DEFAULT '30 2 * * *')
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'ame_schedule_audit_maintenance'

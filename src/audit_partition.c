@@ -358,9 +358,18 @@ add_one_partition(Oid nspid, Oid logrelid, Oid defaultid, int year, int month)
 										ExtensionRelationId,
 										DEPENDENCY_EXTENSION);
 		if (OidIsValid(typid))
+		{
+			/* PG 17 on records the row type's array type as a member too */
+			Oid			arraytypid = get_array_type(typid);
+
 			deleteDependencyRecordsForClass(TypeRelationId, typid,
 											ExtensionRelationId,
 											DEPENDENCY_EXTENSION);
+			if (OidIsValid(arraytypid))
+				deleteDependencyRecordsForClass(TypeRelationId, arraytypid,
+												ExtensionRelationId,
+												DEPENDENCY_EXTENSION);
+		}
 		CommandCounterIncrement();
 	}
 }

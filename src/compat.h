@@ -199,6 +199,14 @@ addRTEPermissionInfo(List **rteperminfos, RangeTblEntry *rte)
 #endif
 
 /*
+ * PG 18: RelationGetPrimaryKeyIndex() takes whether a deferrable primary
+ * key will do; ame's callers want only an immediate one, as before.
+ */
+#if PG_VERSION_NUM >= 180000
+#define RelationGetPrimaryKeyIndex(rel) (RelationGetPrimaryKeyIndex)((rel), false)
+#endif
+
+/*
  * ame_input_safe
  *		Run a type's input function on str; false, with no error raised,
  *		when the input is bad.  PG 16 reports bad input softly into an
