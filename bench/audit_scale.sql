@@ -1,0 +1,334 @@
+-- bench/audit_scale.sql -- the audit log at scale, in one run
+-- (bash bench/run.sh audit_scale; about 15-25 minutes, 20-25 GB of disk
+-- while it runs, given back when the throwaway cluster goes):
+--
+-- 1. the UPDATE of bench/audit (200k rows of a device_inventory copy, 3
+--    columns) with no trigger, with ame's C trigger and with the seed's
+--    PL/pgSQL trigger, the log emptied before every round.  Best of 3.
+-- 2. the log filled with 8M rows spread over the 24 months before this one,
+--    as the trigger writes them (UPDATE images of device_inventory rows,
+--    ~1.2 kB a row; time-ordered version 7 ids; seq increasing; 500k
+--    records, each with rows all over the 24 months), into the monthly
+--    partitions when the log has them; then the same UPDATE with no
+--    trigger and with ame's, best of 3, the log NOT emptied between rounds
+--    (8.0M, 8.2M, 8.4M, 8.6M rows before the UPDATE).
+-- 3. topped up to 10M rows: ame_record_history() and ame_record_at() of
+--    100 random records.
+-- 4. ame_purge_audit_logs() removing the oldest month (~380k rows).
+--
+-- The cluster is bench/run.sh's: shared_buffers 1GB, so the log's indexes
+-- (about 1 GB at 10M rows) do not all stay in PostgreSQL's cache, and a
+-- CHECKPOINT before every UPDATE, so the first change of each index page
+-- afterwards is a full-page write, as between checkpoints in production.
+-- Targets (issue 12): per-row trigger cost at 8M within 1.3x of the empty
+-- log's; UPDATE <= 2.5x no trigger in both states (goal 2.0x); history and
+-- time travel < 5 ms per record at 10M rows; the purge of a month < 1 s.
+--
+-- psql variables (for a quick try, e.g. -v fill=400000 -v total=500000):
+-- rows, fill, total, records.
+\set ON_ERROR_STOP on
+\if :{?rows}
+\else
+\set rows 200000
+\endif
+\if :{?fill}
+\else
+\set fill 8000000
+\endif
+\if :{?total}
+\else
+\set total 10000000
+\endif
+\if :{?records}
+\else
+\set records 500000
+\endif
+\set rounds 3
+SET client_min_messages = warning;
+SET TimeZone = 'UTC';
+CREATE EXTENSION IF NOT EXISTS ame;
+DROP SCHEMA IF EXISTS bench CASCADE;
+CREATE SCHEMA bench;
+
+\ir audit_setup.sql
+
+-- the 24 months before this one; a partitioned log gets their partitions
+-- (and those up to three months ahead) before anything is written
+SELECT date_trunc('month', now()) - interval '24 months' AS since,
+       date_trunc('month', now()) AS until,
+       c.relkind = 'p' AS partitioned
+FROM pg_class c WHERE c.oid = 'public.ame_audit_logs'::regclass \gset
+\if :partitioned
+SELECT public.ame_audit_add_partitions(:'since'::date) AS partitions_made \gset
+\endif
+
+\echo
+SELECT version() AS server, current_setting('shared_buffers') AS shared_buffers,
+       current_setting('max_wal_size') AS max_wal_size,
+       CASE WHEN :'partitioned'::boolean THEN format('partitioned, %s partitions',
+                (SELECT count(*) - 1 FROM pg_partition_tree('public.ame_audit_logs')))
+            ELSE 'not partitioned' END AS ame_audit_logs;
+
+CREATE TABLE bench.timings (state text, variant text, round int, ms double precision,
+                            log_rows bigint);
+CREATE TABLE bench.steps (step text, rows bigint, s numeric);
+
+-- rows in ame's log, from its sequence (nothing is removed from the log
+-- while it is not emptied, and its seq runs without gaps from the fill on)
+CREATE FUNCTION bench.log_rows() RETURNS bigint LANGUAGE sql AS
+$$ SELECT last_value FROM public.ame_audit_logs_seq_seq $$;
+
+-- the UPDATE of bench/audit, `rounds` times after a warm-up round, each
+-- variant on a freshly loaded table (loaded without its trigger: only the
+-- UPDATE writes to the log), after a CHECKPOINT
+CREATE PROCEDURE bench.run(state text, variants text[], rounds int, empty boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz;
+  v text;
+  tbl text;
+  n bigint;
+BEGIN
+  FOR r IN 0 .. rounds LOOP
+    FOREACH v IN ARRAY variants LOOP
+      tbl := 'bench.dev_' || v;
+      TRUNCATE bench.dev_none, bench.dev_c, bench.dev_seed;
+      IF empty THEN
+        CALL bench.empty_log();
+        TRUNCATE bench.seed_audit_logs;
+      END IF;
+      COMMIT;
+      PERFORM set_config('session_replication_role', 'replica', true);
+      EXECUTE format('INSERT INTO %s (id, customer_id, device_name, device_type, vendor, model,
+                        firmware_version, ip_address, status, last_seen)
+                      SELECT * FROM bench.src', tbl);
+      COMMIT;
+      EXECUTE format('ANALYZE %s', tbl);
+      n := CASE WHEN v = 'none' THEN NULL WHEN empty THEN 0 ELSE bench.log_rows() END;
+      CHECKPOINT;
+
+      t0 := clock_timestamp();
+      EXECUTE format('UPDATE %s SET firmware_version = firmware_version || ''.1'',
+                             status = ''offline'', last_seen = last_seen + interval ''1 hour''', tbl);
+      INSERT INTO bench.timings
+      VALUES (state, v, r, extract(epoch FROM clock_timestamp() - t0) * 1000, n);
+      COMMIT;
+    END LOOP;
+  END LOOP;
+END $$;
+
+-- a record of the fill, by number
+CREATE FUNCTION bench.record(rec bigint) RETURNS uuid LANGUAGE sql IMMUTABLE AS
+$$ SELECT md5('record' || rec)::uuid $$;
+
+-- the fill's records: 'records' devices, the part of their image that
+-- does not change, and 200 technicians' identities and contexts, made once
+CREATE PROCEDURE bench.make_records(records int)
+LANGUAGE plpgsql AS $$
+BEGIN
+  CREATE TABLE bench.records AS
+  SELECT rec, bench.record(rec) AS rid,
+         jsonb_build_object(
+           'id', bench.record(rec),
+           'customer_id', md5('customer' || rec % 20000)::uuid,
+           'visit_id', NULL,
+           'device_name', format('%s-%s', (ARRAY['AHU', 'VAV', 'CHLR', 'BLR', 'JACE'])[1 + rec % 5], rec),
+           'device_type', (ARRAY['controller', 'sensor', 'supervisor', 'actuator'])[1 + rec % 4],
+           'vendor', (ARRAY['Tridium', 'Johnson Controls', 'Honeywell', 'Siemens'])[1 + rec % 4],
+           'model', format('M-%s', 100 + rec % 50),
+           'ip_address', format('10.%s.%s.%s', rec % 250, (rec / 250) % 250, 1 + rec % 200),
+           'created_at', date_trunc('month', now()) - interval '25 months'
+                         + (rec % 1000) * interval '1 hour') AS img
+  FROM generate_series(0, records - 1) rec;
+  ALTER TABLE bench.records ADD PRIMARY KEY (rec);
+  CREATE TABLE bench.contexts AS
+  SELECT k, md5('technician' || k)::uuid AS user_id,
+         jsonb_build_object('txid', 1000 + k, 'client_addr', '10.0.0.' || k,
+                            'current_user', 'authenticated', 'session_user', 'authenticator',
+                            'application_name', 'postgrest') AS ctx
+  FROM generate_series(0, 199) k;
+  ALTER TABLE bench.contexts ADD PRIMARY KEY (k);
+  ANALYZE bench.records, bench.contexts;
+END $$;
+
+-- rows lo .. hi-1 of the log as the trigger would have written them
+-- (UPDATEs of 4 columns, one in 20 an INSERT), spread evenly over
+-- [t_from, t_to), each of a record picked by a hash of its number, seq
+-- from seq_base + 1, the id a version 7 uuid of its performed_at (48 bits
+-- of Unix milliseconds, the version, the variant, the row's number); in
+-- chunks of 1M rows, one transaction each
+CREATE PROCEDURE bench.fill(lo bigint, hi bigint, t_from timestamptz, t_to timestamptz,
+                            seq_base bigint, records int)
+LANGUAGE plpgsql AS $$
+DECLARE
+  a bigint := lo;
+  b bigint;
+  ms_from float8 := extract(epoch FROM t_from) * 1000;
+  ms_step float8 := extract(epoch FROM t_to - t_from) * 1000 / (hi - lo);
+BEGIN
+  WHILE a < hi LOOP
+    b := least(a + 1000000, hi);
+    INSERT INTO public.ame_audit_logs (id, table_schema, table_name, record_id, operation,
+                                       old_values, new_values, changed_fields, user_id,
+                                       performed_at, seq, context)
+    SELECT overlay(lpad(to_hex(g.ms), 12, '0') || '7' || lpad(to_hex(g.i), 19, '0')
+                   PLACING '8' FROM 17)::uuid,
+           'public', 'device_inventory', r.rid,
+           CASE WHEN g.ins THEN 'INSERT' ELSE 'UPDATE' END,
+           CASE WHEN g.ins THEN NULL ELSE r.img || g.o END,
+           r.img || g.n,
+           CASE WHEN g.ins THEN '{}'::text[]
+                ELSE '{firmware_version,status,last_seen,updated_at}' END,
+           c.user_id, g.t, seq_base + 1 + g.i - lo, c.ctx
+    FROM (SELECT i, t, ms, rec, i % 20 = 0 AS ins,
+                 jsonb_build_object('firmware_version', fw,
+                                    'status', CASE i % 3 WHEN 0 THEN 'online' ELSE 'offline' END,
+                                    'last_seen', t - interval '5 minutes',
+                                    'updated_at', t - interval '1 day') AS o,
+                 jsonb_build_object('firmware_version', fw || '.1',
+                                    'status', CASE i % 3 WHEN 0 THEN 'offline' ELSE 'online' END,
+                                    'last_seen', t,
+                                    'updated_at', t) AS n
+          FROM (SELECT i, ms, to_timestamp(ms / 1000.0) AS t,
+                       abs(hashint8(i)::bigint) % records AS rec,
+                       format('4.%s.%s', i % 10, i % 7) AS fw
+                FROM (SELECT i, floor(ms_from + (i - lo) * ms_step)::bigint AS ms
+                      FROM generate_series(a, b - 1) i) s0) s
+          OFFSET 0) g
+    JOIN bench.records r ON r.rec = g.rec
+    JOIN bench.contexts c ON c.k = g.i % 200;
+    COMMIT;
+    a := b;
+  END LOOP;
+  PERFORM setval('public.ame_audit_logs_seq_seq', seq_base + hi - lo);
+END $$;
+
+CREATE FUNCTION bench.log_size() RETURNS text LANGUAGE sql AS $$
+  SELECT pg_size_pretty(sum(pg_total_relation_size(p.relid)))
+  FROM (SELECT 'public.ame_audit_logs'::regclass AS relid
+        UNION SELECT relid FROM pg_partition_tree('public.ame_audit_logs')) p
+$$;
+
+--
+-- 1. The UPDATE, the log empty before every round
+--
+CALL bench.run('empty', ARRAY['none', 'seed', 'c'], :rounds, true);
+
+-- what the trigger wrote, for comparison with the fill below
+SELECT round(avg(pg_column_size(l.*))) AS trigger_row_bytes
+FROM public.ame_audit_logs l \gset
+
+--
+-- 2. 8M rows over 24 months, then the UPDATE again, the log kept
+--
+CALL bench.empty_log();
+SELECT clock_timestamp() AS t0 \gset
+CALL bench.make_records(:records);
+CALL bench.fill(0, :fill, :'since', :'until', 0, :records);
+INSERT INTO bench.steps
+SELECT 'fill', :fill, round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), 1);
+-- as autovacuum would have done by now, so that the UPDATEs below do not
+-- pay for the first visit of the fill's pages
+SELECT clock_timestamp() AS t0 \gset
+VACUUM (ANALYZE) public.ame_audit_logs;
+INSERT INTO bench.steps
+SELECT 'vacuum analyze', :fill, round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), 1);
+SELECT round(avg(pg_column_size(l.*))) AS fill_row_bytes
+FROM public.ame_audit_logs l TABLESAMPLE SYSTEM (0.1) \gset
+CHECKPOINT;
+
+CALL bench.run('filled', ARRAY['none', 'c'], :rounds, false);
+
+--
+-- 3. history and time travel at 10M rows
+--
+SELECT bench.log_rows() AS now_rows \gset
+SELECT clock_timestamp() AS t0 \gset
+CALL bench.fill(:fill, :total - :now_rows + :fill, :'since', :'until', :now_rows, :records);
+INSERT INTO bench.steps
+SELECT 'top-up', :total - :now_rows, round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), 1);
+ANALYZE public.ame_audit_logs;
+SELECT bench.log_rows() AS log_rows, bench.log_size() AS log_size \gset
+CHECKPOINT;
+
+CREATE TABLE bench.reads (fn text, ms double precision, n bigint);
+SELECT set_config('bench.records', :'records', false) \gset
+DO $$
+DECLARE
+  t0 timestamptz;
+  rid uuid;
+  at timestamptz;
+  n bigint;
+  since timestamptz := date_trunc('month', now()) - interval '24 months';
+BEGIN
+  PERFORM setseed(0.12);
+  FOR k IN 1 .. 100 LOOP
+    rid := bench.record(floor(random() * current_setting('bench.records')::int)::bigint);
+    at := since + random() * (now() - since);
+    t0 := clock_timestamp();
+    SELECT count(*) INTO n FROM public.ame_record_history('public.device_inventory', rid);
+    INSERT INTO bench.reads VALUES ('ame_record_history', extract(epoch FROM clock_timestamp() - t0) * 1000, n);
+    t0 := clock_timestamp();
+    SELECT count(j) INTO n FROM public.ame_record_at('public.device_inventory', rid, at) j;
+    INSERT INTO bench.reads VALUES ('ame_record_at', extract(epoch FROM clock_timestamp() - t0) * 1000, n);
+  END LOOP;
+END $$;
+
+--
+-- 4. the purge of the oldest month
+--
+SELECT clock_timestamp() AS t0 \gset
+SELECT public.ame_purge_audit_logs(now() - (:'since'::timestamptz + interval '1 month')) AS purged \gset
+INSERT INTO bench.steps
+SELECT 'purge of the oldest month', :purged, round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), 2);
+
+--
+-- The results
+--
+\echo
+\echo 'audit_scale: the 200k-row UPDATE of 3 columns of a device_inventory copy, best of 3 (ms)'
+\echo '(empty: the log emptied before every round; filled: 8M rows over 24 months, not emptied)'
+SELECT state, variant, round(min(ms)) AS best_ms, round(max(ms)) AS worst_ms,
+       format('%s .. %s', min(log_rows), max(log_rows)) AS log_rows_before
+FROM bench.timings WHERE round > 0
+GROUP BY state, variant ORDER BY state DESC, min(ms);
+
+\echo
+\echo 'rows: bytes per log row as the trigger writes it, and as filled'
+SELECT :trigger_row_bytes AS trigger_row_bytes, :fill_row_bytes AS fill_row_bytes,
+       :log_rows AS log_rows_at_10m, :'log_size' AS log_size_at_10m;
+
+SELECT step, rows, s AS seconds FROM bench.steps;
+
+\echo
+\echo 'ratios (one run): UPDATE vs no trigger, and the trigger''s own cost per row'
+CREATE TEMP VIEW best AS
+SELECT state, variant, min(ms) AS ms FROM bench.timings WHERE round > 0 GROUP BY state, variant;
+SELECT b.state,
+       round((c.ms / b.ms)::numeric, 2) AS c_vs_no_trigger,
+       round((s.ms / b.ms)::numeric, 2) AS seed_vs_no_trigger,
+       round(((c.ms - b.ms) * 1000 / :rows)::numeric, 2) AS c_us_per_row,
+       round(((s.ms - b.ms) * 1000 / :rows)::numeric, 2) AS seed_us_per_row
+FROM best b JOIN best c USING (state) LEFT JOIN best s ON s.state = b.state AND s.variant = 'seed'
+WHERE b.variant = 'none' AND c.variant = 'c'
+ORDER BY b.state DESC;
+SELECT round(((f.ms - fn.ms) / (e.ms - en.ms))::numeric, 2) AS per_row_cost_filled_vs_empty
+FROM best e, best en, best f, best fn
+WHERE e.state = 'empty' AND e.variant = 'c' AND en.state = 'empty' AND en.variant = 'none'
+  AND f.state = 'filled' AND f.variant = 'c' AND fn.state = 'filled' AND fn.variant = 'none';
+\echo 'targets: per_row_cost_filled_vs_empty <= 1.3; c_vs_no_trigger <= 2.5 in both (goal 2.0)'
+
+\echo
+\echo 'history and time travel: 100 random records, log at 10M rows (ms per call)'
+SELECT fn, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS median_ms,
+       round(percentile_cont(0.9) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS p90_ms,
+       round(max(ms)::numeric, 2) AS max_ms, round(avg(n), 1) AS avg_rows
+FROM bench.reads GROUP BY fn ORDER BY fn DESC;
+\echo 'target: < 5 ms per record'
+
+\echo
+SELECT s AS purge_s, rows AS purged_rows FROM bench.steps WHERE step LIKE 'purge%';
+\echo 'target: purge of the oldest month < 1 s'
+
+CALL bench.empty_log();
+DROP SCHEMA bench CASCADE;
