@@ -1,31 +1,35 @@
 -- bench/audit_scale.sql -- the audit log at scale, in one run
--- (bash bench/run.sh audit_scale; about 15-25 minutes, 20-25 GB of disk
--- while it runs, given back when the throwaway cluster goes):
+-- (bash bench/run.sh audit_scale; about 15-20 minutes on this project's
+-- 2-core machine, most of it the fill; 20-25 GB of disk while it runs,
+-- given back when the throwaway cluster goes):
 --
--- 1. the UPDATE of bench/audit (200k rows of a device_inventory copy, 3
---    columns) with no trigger, with ame's C trigger and with the seed's
---    PL/pgSQL trigger, the log emptied before every round.  Best of 3.
--- 2. the log filled with 8M rows spread over the 24 months before this one,
---    as the trigger writes them (UPDATE images of device_inventory rows,
---    ~1.2 kB a row; time-ordered version 7 ids; seq increasing; 500k
---    records, each with rows all over the 24 months), into the monthly
---    partitions when the log has them; then the same UPDATE with no
---    trigger and with ame's, best of 3, the log NOT emptied between rounds
---    (8.0M, 8.2M, 8.4M, 8.6M rows before the UPDATE).
+-- 1. ame's log filled with 8M rows spread over the 24 months before this
+--    one, as the trigger writes them (UPDATE images of device_inventory
+--    rows, ~1.2 kB a row; time-ordered version 7 ids; seq increasing;
+--    500k records, each with rows all over the 24 months), into the
+--    monthly partitions when the log has them.
+-- 2. the UPDATE of bench/audit (200k rows of a device_inventory copy, 3
+--    columns), best of 3 after a warm-up round, in two databases of the
+--    same cluster, their rounds interleaved so that both states see the
+--    same load: "empty", the log emptied before every round, with no
+--    trigger, ame's C trigger and the seed's PL/pgSQL trigger; "filled",
+--    the 8M-row log NOT emptied between rounds (8.0M to 8.6M rows before
+--    the UPDATE), with no trigger and ame's.
 -- 3. topped up to 10M rows: ame_record_history() and ame_record_at() of
 --    100 random records.
--- 4. ame_purge_audit_logs() removing the oldest month (~380k rows).
+-- 4. ame_purge_audit_logs() removing the oldest month (~390k rows).
 --
 -- The cluster is bench/run.sh's: shared_buffers 1GB, so the log's indexes
--- (about 1 GB at 10M rows) do not all stay in PostgreSQL's cache, and a
--- CHECKPOINT before every UPDATE, so the first change of each index page
--- afterwards is a full-page write, as between checkpoints in production.
--- Targets (issue 12): per-row trigger cost at 8M within 1.3x of the empty
--- log's; UPDATE <= 2.5x no trigger in both states (goal 2.0x); history and
--- time travel < 5 ms per record at 10M rows; the purge of a month < 1 s.
+-- (about 1 GB at 10M rows unpartitioned) do not all stay in PostgreSQL's
+-- cache, and a CHECKPOINT before every UPDATE, so the first change of each
+-- index page afterwards is a full-page write, as between checkpoints in
+-- production.  Targets (issue 12): the trigger's cost per row at 8M within
+-- 1.3x of the empty log's; UPDATE <= 2.5x no trigger in both states (goal
+-- 2.0x); history and time travel < 5 ms per record at 10M rows; the purge
+-- of a month < 1 s.
 --
--- psql variables (for a quick try, e.g. -v fill=400000 -v total=500000):
--- rows, fill, total, records.
+-- psql variables (for a quick try, e.g. -v fill=400000 -v total=500000
+-- -v records=20000): rows, fill, total, records.
 \set ON_ERROR_STOP on
 \if :{?rows}
 \else
@@ -43,24 +47,15 @@
 \else
 \set records 500000
 \endif
-\set rounds 3
 SET client_min_messages = warning;
-SET TimeZone = 'UTC';
-CREATE EXTENSION IF NOT EXISTS ame;
-DROP SCHEMA IF EXISTS bench CASCADE;
-CREATE SCHEMA bench;
+SELECT current_database() AS filled_db \gset
+DROP DATABASE IF EXISTS ame_bench_empty;
+CREATE DATABASE ame_bench_empty;
 
-\ir audit_setup.sql
-
--- the 24 months before this one; a partitioned log gets their partitions
--- (and those up to three months ahead) before anything is written
-SELECT date_trunc('month', now()) - interval '24 months' AS since,
-       date_trunc('month', now()) AS until,
-       c.relkind = 'p' AS partitioned
-FROM pg_class c WHERE c.oid = 'public.ame_audit_logs'::regclass \gset
-\if :partitioned
-SELECT public.ame_audit_add_partitions(:'since'::date) AS partitions_made \gset
-\endif
+\c ame_bench_empty
+\ir audit_scale_setup.sql
+\c :filled_db
+\ir audit_scale_setup.sql
 
 \echo
 SELECT version() AS server, current_setting('shared_buffers') AS shared_buffers,
@@ -69,61 +64,18 @@ SELECT version() AS server, current_setting('shared_buffers') AS shared_buffers,
                 (SELECT count(*) - 1 FROM pg_partition_tree('public.ame_audit_logs')))
             ELSE 'not partitioned' END AS ame_audit_logs;
 
-CREATE TABLE bench.timings (state text, variant text, round int, ms double precision,
-                            log_rows bigint);
 CREATE TABLE bench.steps (step text, rows bigint, s numeric);
-
--- rows in ame's log, from its sequence (nothing is removed from the log
--- while it is not emptied, and its seq runs without gaps from the fill on)
-CREATE FUNCTION bench.log_rows() RETURNS bigint LANGUAGE sql AS
-$$ SELECT last_value FROM public.ame_audit_logs_seq_seq $$;
-
--- the UPDATE of bench/audit, `rounds` times after a warm-up round, each
--- variant on a freshly loaded table (loaded without its trigger: only the
--- UPDATE writes to the log), after a CHECKPOINT
-CREATE PROCEDURE bench.run(state text, variants text[], rounds int, empty boolean)
-LANGUAGE plpgsql AS $$
-DECLARE
-  t0 timestamptz;
-  v text;
-  tbl text;
-  n bigint;
-BEGIN
-  FOR r IN 0 .. rounds LOOP
-    FOREACH v IN ARRAY variants LOOP
-      tbl := 'bench.dev_' || v;
-      TRUNCATE bench.dev_none, bench.dev_c, bench.dev_seed;
-      IF empty THEN
-        CALL bench.empty_log();
-        TRUNCATE bench.seed_audit_logs;
-      END IF;
-      COMMIT;
-      PERFORM set_config('session_replication_role', 'replica', true);
-      EXECUTE format('INSERT INTO %s (id, customer_id, device_name, device_type, vendor, model,
-                        firmware_version, ip_address, status, last_seen)
-                      SELECT * FROM bench.src', tbl);
-      COMMIT;
-      EXECUTE format('ANALYZE %s', tbl);
-      n := CASE WHEN v = 'none' THEN NULL WHEN empty THEN 0 ELSE bench.log_rows() END;
-      CHECKPOINT;
-
-      t0 := clock_timestamp();
-      EXECUTE format('UPDATE %s SET firmware_version = firmware_version || ''.1'',
-                             status = ''offline'', last_seen = last_seen + interval ''1 hour''', tbl);
-      INSERT INTO bench.timings
-      VALUES (state, v, r, extract(epoch FROM clock_timestamp() - t0) * 1000, n);
-      COMMIT;
-    END LOOP;
-  END LOOP;
-END $$;
 
 -- a record of the fill, by number
 CREATE FUNCTION bench.record(rec bigint) RETURNS uuid LANGUAGE sql IMMUTABLE AS
 $$ SELECT md5('record' || rec)::uuid $$;
 
--- the fill's records: 'records' devices, the part of their image that
--- does not change, and 200 technicians' identities and contexts, made once
-CREATE PROCEDURE bench.make_records(records int)
+-- what the fill's images are made of, made once: 'records' devices with
+-- the part of their image that does not change; 200 technicians'
+-- identities and contexts; for every hour of the 24 months, the 4 columns
+-- an UPDATE changes, before and after (a row's images take its hour's:
+-- building them row by row would double the fill's time)
+CREATE PROCEDURE bench.make_parts(records int, t_from timestamptz, t_to timestamptz)
 LANGUAGE plpgsql AS $$
 BEGIN
   CREATE TABLE bench.records AS
@@ -137,8 +89,7 @@ BEGIN
            'vendor', (ARRAY['Tridium', 'Johnson Controls', 'Honeywell', 'Siemens'])[1 + rec % 4],
            'model', format('M-%s', 100 + rec % 50),
            'ip_address', format('10.%s.%s.%s', rec % 250, (rec / 250) % 250, 1 + rec % 200),
-           'created_at', date_trunc('month', now()) - interval '25 months'
-                         + (rec % 1000) * interval '1 hour') AS img
+           'created_at', t_from - interval '1 month' + (rec % 1000) * interval '1 hour') AS img
   FROM generate_series(0, records - 1) rec;
   ALTER TABLE bench.records ADD PRIMARY KEY (rec);
   CREATE TABLE bench.contexts AS
@@ -148,7 +99,20 @@ BEGIN
                             'application_name', 'postgrest') AS ctx
   FROM generate_series(0, 199) k;
   ALTER TABLE bench.contexts ADD PRIMARY KEY (k);
-  ANALYZE bench.records, bench.contexts;
+  CREATE TABLE bench.hours AS
+  SELECT h,
+         jsonb_build_object('firmware_version', format('4.%s.%s', h % 10, h % 7),
+                            'status', CASE h % 3 WHEN 0 THEN 'online' ELSE 'offline' END,
+                            'last_seen', t - interval '5 minutes',
+                            'updated_at', t - interval '1 day') AS o,
+         jsonb_build_object('firmware_version', format('4.%s.%s.1', h % 10, h % 7),
+                            'status', CASE h % 3 WHEN 0 THEN 'offline' ELSE 'online' END,
+                            'last_seen', t,
+                            'updated_at', t) AS n
+  FROM (SELECT h, t_from + h * interval '1 hour' + (h * 7919 % 3600) * interval '1.000123 s' AS t
+        FROM generate_series(0, (extract(epoch FROM t_to - t_from) / 3600)::int) h) x;
+  ALTER TABLE bench.hours ADD PRIMARY KEY (h);
+  ANALYZE bench.records, bench.contexts, bench.hours;
 END $$;
 
 -- rows lo .. hi-1 of the log as the trigger would have written them
@@ -175,28 +139,19 @@ BEGIN
                    PLACING '8' FROM 17)::uuid,
            'public', 'device_inventory', r.rid,
            CASE WHEN g.ins THEN 'INSERT' ELSE 'UPDATE' END,
-           CASE WHEN g.ins THEN NULL ELSE r.img || g.o END,
-           r.img || g.n,
+           CASE WHEN g.ins THEN NULL ELSE r.img || h.o END,
+           r.img || h.n,
            CASE WHEN g.ins THEN '{}'::text[]
                 ELSE '{firmware_version,status,last_seen,updated_at}' END,
-           c.user_id, g.t, seq_base + 1 + g.i - lo, c.ctx
-    FROM (SELECT i, t, ms, rec, i % 20 = 0 AS ins,
-                 jsonb_build_object('firmware_version', fw,
-                                    'status', CASE i % 3 WHEN 0 THEN 'online' ELSE 'offline' END,
-                                    'last_seen', t - interval '5 minutes',
-                                    'updated_at', t - interval '1 day') AS o,
-                 jsonb_build_object('firmware_version', fw || '.1',
-                                    'status', CASE i % 3 WHEN 0 THEN 'offline' ELSE 'online' END,
-                                    'last_seen', t,
-                                    'updated_at', t) AS n
-          FROM (SELECT i, ms, to_timestamp(ms / 1000.0) AS t,
-                       abs(hashint8(i)::bigint) % records AS rec,
-                       format('4.%s.%s', i % 10, i % 7) AS fw
-                FROM (SELECT i, floor(ms_from + (i - lo) * ms_step)::bigint AS ms
-                      FROM generate_series(a, b - 1) i) s0) s
-          OFFSET 0) g
+           c.user_id, to_timestamp(g.ms / 1000.0), seq_base + 1 + g.i - lo, c.ctx
+    FROM (SELECT i, ms, i % 20 = 0 AS ins,
+                 abs(hashint8(i)::bigint) % records AS rec,
+                 ((ms - ms_from) / 3600000)::int AS h
+          FROM (SELECT i, floor(ms_from + (i - lo) * ms_step)::bigint AS ms
+                FROM generate_series(a, b - 1) i) s) g
     JOIN bench.records r ON r.rec = g.rec
-    JOIN bench.contexts c ON c.k = g.i % 200;
+    JOIN bench.contexts c ON c.k = g.i % 200
+    JOIN bench.hours h ON h.h = g.h;
     COMMIT;
     a := b;
   END LOOP;
@@ -210,20 +165,10 @@ CREATE FUNCTION bench.log_size() RETURNS text LANGUAGE sql AS $$
 $$;
 
 --
--- 1. The UPDATE, the log empty before every round
+-- 1. 8M rows over 24 months
 --
-CALL bench.run('empty', ARRAY['none', 'seed', 'c'], :rounds, true);
-
--- what the trigger wrote, for comparison with the fill below
-SELECT round(avg(pg_column_size(l.*))) AS trigger_row_bytes
-FROM public.ame_audit_logs l \gset
-
---
--- 2. 8M rows over 24 months, then the UPDATE again, the log kept
---
-CALL bench.empty_log();
 SELECT clock_timestamp() AS t0 \gset
-CALL bench.make_records(:records);
+CALL bench.make_parts(:records, :'since', :'until');
 CALL bench.fill(0, :fill, :'since', :'until', 0, :records);
 INSERT INTO bench.steps
 SELECT 'fill', :fill, round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), 1);
@@ -237,7 +182,36 @@ SELECT round(avg(pg_column_size(l.*))) AS fill_row_bytes
 FROM public.ame_audit_logs l TABLESAMPLE SYSTEM (0.1) \gset
 CHECKPOINT;
 
-CALL bench.run('filled', ARRAY['none', 'c'], :rounds, false);
+--
+-- 2. The UPDATE: round 0 warms up; the empty log's rounds in the other
+--    database, interleaved
+--
+\c ame_bench_empty
+CALL bench.round('empty', ARRAY['none', 'seed', 'c'], 0, true);
+\c :filled_db
+CALL bench.round('filled', ARRAY['none', 'c'], 0, false);
+\c ame_bench_empty
+CALL bench.round('empty', ARRAY['c', 'none', 'seed'], 1, true);
+\c :filled_db
+CALL bench.round('filled', ARRAY['c', 'none'], 1, false);
+\c ame_bench_empty
+CALL bench.round('empty', ARRAY['seed', 'c', 'none'], 2, true);
+\c :filled_db
+CALL bench.round('filled', ARRAY['none', 'c'], 2, false);
+\c ame_bench_empty
+CALL bench.round('empty', ARRAY['none', 'seed', 'c'], 3, true);
+-- what the trigger wrote (the C variant came last), to compare with the fill
+SELECT round(avg(pg_column_size(l.*))) AS trigger_row_bytes
+FROM public.ame_audit_logs l \gset
+SELECT string_agg(format('(%L, %L, %s, %s, %s)', state, variant, round, ms,
+                         coalesce(log_rows::text, 'NULL')), ', ') AS empty_timings
+FROM bench.timings \gset
+\c :filled_db
+CALL bench.round('filled', ARRAY['c', 'none'], 3, false);
+SET client_min_messages = warning;
+SET TimeZone = 'UTC';
+INSERT INTO bench.timings VALUES :empty_timings;
+DROP DATABASE ame_bench_empty;
 
 --
 -- 3. history and time travel at 10M rows
@@ -252,7 +226,6 @@ SELECT bench.log_rows() AS log_rows, bench.log_size() AS log_size \gset
 CHECKPOINT;
 
 CREATE TABLE bench.reads (fn text, ms double precision, n bigint);
-SELECT set_config('bench.records', :'records', false) \gset
 DO $$
 DECLARE
   t0 timestamptz;
@@ -263,7 +236,7 @@ DECLARE
 BEGIN
   PERFORM setseed(0.12);
   FOR k IN 1 .. 100 LOOP
-    rid := bench.record(floor(random() * current_setting('bench.records')::int)::bigint);
+    rid := bench.record(floor(random() * (SELECT count(*) FROM bench.records))::bigint);
     at := since + random() * (now() - since);
     t0 := clock_timestamp();
     SELECT count(*) INTO n FROM public.ame_record_history('public.device_inventory', rid);
@@ -302,20 +275,30 @@ SELECT step, rows, s AS seconds FROM bench.steps;
 
 \echo
 \echo 'ratios (one run): UPDATE vs no trigger, and the trigger''s own cost per row'
+\echo '(us_per_row: best with trigger - best without; paired: the median over the'
+\echo 'rounds of each round''s difference, less sensitive to a busy machine)'
 CREATE TEMP VIEW best AS
 SELECT state, variant, min(ms) AS ms FROM bench.timings WHERE round > 0 GROUP BY state, variant;
+CREATE TEMP VIEW paired AS
+SELECT t.state, percentile_cont(0.5) WITHIN GROUP (ORDER BY t.ms - n.ms) AS ms
+FROM bench.timings t JOIN bench.timings n USING (state, round)
+WHERE t.variant = 'c' AND n.variant = 'none' AND round > 0 GROUP BY t.state;
 SELECT b.state,
        round((c.ms / b.ms)::numeric, 2) AS c_vs_no_trigger,
        round((s.ms / b.ms)::numeric, 2) AS seed_vs_no_trigger,
        round(((c.ms - b.ms) * 1000 / :rows)::numeric, 2) AS c_us_per_row,
+       round((p.ms * 1000 / :rows)::numeric, 2) AS c_us_per_row_paired,
        round(((s.ms - b.ms) * 1000 / :rows)::numeric, 2) AS seed_us_per_row
-FROM best b JOIN best c USING (state) LEFT JOIN best s ON s.state = b.state AND s.variant = 'seed'
+FROM best b JOIN best c USING (state) JOIN paired p USING (state)
+     LEFT JOIN best s ON s.state = b.state AND s.variant = 'seed'
 WHERE b.variant = 'none' AND c.variant = 'c'
 ORDER BY b.state DESC;
-SELECT round(((f.ms - fn.ms) / (e.ms - en.ms))::numeric, 2) AS per_row_cost_filled_vs_empty
-FROM best e, best en, best f, best fn
+SELECT round(((f.ms - fn.ms) / (e.ms - en.ms))::numeric, 2) AS per_row_cost_filled_vs_empty,
+       round((pf.ms / pe.ms)::numeric, 2) AS paired_filled_vs_empty
+FROM best e, best en, best f, best fn, paired pe, paired pf
 WHERE e.state = 'empty' AND e.variant = 'c' AND en.state = 'empty' AND en.variant = 'none'
-  AND f.state = 'filled' AND f.variant = 'c' AND fn.state = 'filled' AND fn.variant = 'none';
+  AND f.state = 'filled' AND f.variant = 'c' AND fn.state = 'filled' AND fn.variant = 'none'
+  AND pe.state = 'empty' AND pf.state = 'filled';
 \echo 'targets: per_row_cost_filled_vs_empty <= 1.3; c_vs_no_trigger <= 2.5 in both (goal 2.0)'
 
 \echo
