@@ -180,6 +180,17 @@ INSERT INTO bench.steps
 SELECT 'vacuum analyze', :fill, round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), 1);
 SELECT round(avg(pg_column_size(l.*))) AS fill_row_bytes
 FROM public.ame_audit_logs l TABLESAMPLE SYSTEM (0.1) \gset
+-- the log's indexes at 8M rows, all partitions together
+SELECT string_agg(format('%s %s %s', ix.amname, ix.col, pg_size_pretty(ix.bytes)), ', ')
+       AS indexes_at_8m
+FROM (SELECT am.amname, a.attname AS col, sum(pg_relation_size(i.indexrelid)) AS bytes
+      FROM (SELECT 'public.ame_audit_logs'::regclass AS relid
+            UNION SELECT relid FROM pg_partition_tree('public.ame_audit_logs')) p
+      JOIN pg_index i ON i.indrelid = p.relid
+      JOIN pg_class c ON c.oid = i.indexrelid
+      JOIN pg_am am ON am.oid = c.relam
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+      GROUP BY am.amname, a.attname ORDER BY a.attname) ix \gset
 CHECKPOINT;
 
 --
@@ -225,7 +236,7 @@ ANALYZE public.ame_audit_logs;
 SELECT bench.log_rows() AS log_rows, bench.log_size() AS log_size \gset
 CHECKPOINT;
 
-CREATE TABLE bench.reads (fn text, ms double precision, n bigint);
+CREATE TABLE bench.reads (fn text, k int, ms double precision, n bigint);
 DO $$
 DECLARE
   t0 timestamptz;
@@ -240,10 +251,10 @@ BEGIN
     at := since + random() * (now() - since);
     t0 := clock_timestamp();
     SELECT count(*) INTO n FROM public.ame_record_history('public.device_inventory', rid);
-    INSERT INTO bench.reads VALUES ('ame_record_history', extract(epoch FROM clock_timestamp() - t0) * 1000, n);
+    INSERT INTO bench.reads VALUES ('ame_record_history', k, extract(epoch FROM clock_timestamp() - t0) * 1000, n);
     t0 := clock_timestamp();
     SELECT count(j) INTO n FROM public.ame_record_at('public.device_inventory', rid, at) j;
-    INSERT INTO bench.reads VALUES ('ame_record_at', extract(epoch FROM clock_timestamp() - t0) * 1000, n);
+    INSERT INTO bench.reads VALUES ('ame_record_at', k, extract(epoch FROM clock_timestamp() - t0) * 1000, n);
   END LOOP;
 END $$;
 
@@ -270,6 +281,7 @@ GROUP BY state, variant ORDER BY state DESC, min(ms);
 \echo 'rows: bytes per log row as the trigger writes it, and as filled'
 SELECT :trigger_row_bytes AS trigger_row_bytes, :fill_row_bytes AS fill_row_bytes,
        :log_rows AS log_rows_at_10m, :'log_size' AS log_size_at_10m;
+SELECT :'indexes_at_8m' AS log_indexes_at_8m;
 
 SELECT step, rows, s AS seconds FROM bench.steps;
 
@@ -305,7 +317,9 @@ WHERE e.state = 'empty' AND e.variant = 'c' AND en.state = 'empty' AND en.varian
 \echo 'history and time travel: 100 random records, log at 10M rows (ms per call)'
 SELECT fn, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS median_ms,
        round(percentile_cont(0.9) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS p90_ms,
-       round(max(ms)::numeric, 2) AS max_ms, round(avg(n), 1) AS avg_rows
+       round(max(ms)::numeric, 2) AS max_ms,
+       (array_agg(k ORDER BY ms DESC))[1] AS slowest_call,
+       count(*) FILTER (WHERE ms >= 5) AS calls_over_5ms, round(avg(n), 1) AS avg_rows
 FROM bench.reads GROUP BY fn ORDER BY fn DESC;
 \echo 'target: < 5 ms per record'
 
