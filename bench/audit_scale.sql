@@ -1,5 +1,5 @@
 -- bench/audit_scale.sql -- the audit log at scale, in one run
--- (bash bench/run.sh audit_scale; about 15-20 minutes on this project's
+-- (bash bench/run.sh audit_scale; about 10-16 minutes on this project's
 -- 2-core machine, most of it the fill; 20-25 GB of disk while it runs,
 -- given back when the throwaway cluster goes):
 --
