@@ -233,6 +233,41 @@ SELECT operation, new_values ->> 'secret' AS secret
 FROM ame_record_history('hist_sq.orders', 'e8000000-0000-0000-0000-000000000001');
 DROP SCHEMA hist_sq CASCADE;
 
+-- an audited table of one's own, moved and renamed into the name of a
+-- renamed audited table, holding a row with one of its ids: neither with
+-- its trigger disabled nor with the row logged under the old name does it
+-- show the other table's history (the last image must be the live row)
+CREATE SCHEMA hist_mv;
+GRANT USAGE, CREATE ON SCHEMA hist_mv TO regress_hist_app;
+CREATE TABLE hist_mv.v (id uuid PRIMARY KEY, secret text);
+SELECT ame_enable_audit('hist_mv.v');
+INSERT INTO hist_mv.v VALUES ('e9000000-0000-0000-0000-000000000001', 'TOP SECRET');
+UPDATE hist_mv.v SET secret = 'TOP SECRET 2';
+ALTER TABLE hist_mv.v RENAME TO v_old;
+CREATE SCHEMA hist_att AUTHORIZATION regress_hist_app;
+CREATE TABLE hist_att.x (id uuid PRIMARY KEY, secret text);
+ALTER TABLE hist_att.x OWNER TO regress_hist_app;
+SELECT ame_enable_audit('hist_att.x');
+CREATE TABLE hist_att.y (id uuid PRIMARY KEY, secret text);
+ALTER TABLE hist_att.y OWNER TO regress_hist_app;
+SELECT ame_enable_audit('hist_att.y');
+SET ROLE regress_hist_app;
+ALTER TABLE hist_att.x DISABLE TRIGGER ame_audit;
+ALTER TABLE hist_att.x SET SCHEMA hist_mv;
+ALTER TABLE hist_mv.x RENAME TO v;
+INSERT INTO hist_mv.v VALUES ('e9000000-0000-0000-0000-000000000001', 'mine');
+SELECT count(*) AS disabled_trigger_sees FROM ame_record_history('hist_mv.v', 'e9000000-0000-0000-0000-000000000001');
+SELECT ame_record_at('hist_mv.v', 'e9000000-0000-0000-0000-000000000001', now()) AS disabled_trigger_at;
+DROP TABLE hist_mv.v;
+-- the row logged first under its own name, then the table renamed
+INSERT INTO hist_att.y VALUES ('e9000000-0000-0000-0000-000000000001', 'mine');
+ALTER TABLE hist_att.y SET SCHEMA hist_mv;
+ALTER TABLE hist_mv.y RENAME TO v;
+SELECT count(*) AS renamed_table_sees FROM ame_record_history('hist_mv.v', 'e9000000-0000-0000-0000-000000000001');
+SELECT ame_record_at('hist_mv.v', 'e9000000-0000-0000-0000-000000000001', now()) AS renamed_table_at;
+RESET ROLE;
+DROP SCHEMA hist_mv, hist_att CASCADE;
+
 -- clean up
 DROP VIEW hist_of_a1;
 DROP TABLE hist_noid, hist_textid;

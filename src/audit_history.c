@@ -37,11 +37,14 @@
 
 #include "access/relation.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -68,7 +71,10 @@ typedef void (*HistoryConsumer) (SPITupleTable *batch, uint64 n, void *arg);
 
 static void check_args(FunctionCallInfo fcinfo, int nargs, const char *funcname);
 static bool audited_now(Oid relid, Oid nsp);
-static HistoryAccess history_access(Oid relid, Datum record, Oid nsp);
+static HistoryAccess history_access(Oid relid, Datum record, Oid nsp,
+									Datum *live);
+static bool live_row_is_logged(Oid nsp, Datum relid, Datum record,
+							   Datum live);
 static Portal open_history(HistoryAccess access, Oid nsp, Datum relid,
 						   Datum record, Datum upto, const char *suffix);
 static void read_history(FunctionCallInfo fcinfo, Datum upto,
@@ -114,8 +120,11 @@ audited_now(Oid relid, Oid nsp)
 		Oid			fn = trigdesc->triggers[i].tgfoid;
 		char	   *name = get_func_name(fn);
 
+		/* and fire in an ordinary session: not disabled, not REPLICA only */
 		found = name != NULL && strcmp(name, AUDIT_FUNCNAME) == 0 &&
-			get_func_namespace(fn) == nsp;
+			get_func_namespace(fn) == nsp &&
+			(trigdesc->triggers[i].tgenabled == TRIGGER_FIRES_ON_ORIGIN ||
+			 trigdesc->triggers[i].tgenabled == TRIGGER_FIRES_ALWAYS);
 		if (name != NULL)
 			pfree(name);
 	}
@@ -130,7 +139,7 @@ audited_now(Oid relid, Oid nsp)
  *		SPI connection.
  */
 static HistoryAccess
-history_access(Oid relid, Datum record, Oid nsp)
+history_access(Oid relid, Datum record, Oid nsp, Datum *live)
 {
 	Oid			userid = GetUserId();
 	Oid			logrelid;
@@ -191,7 +200,8 @@ history_access(Oid relid, Datum record, Oid nsp)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT 1 FROM %s WHERE id OPERATOR(pg_catalog.=) $1",
+					 "SELECT pg_catalog.to_jsonb(t) FROM %s t"
+					 " WHERE t.id OPERATOR(pg_catalog.=) $1",
 					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 												relname));
 	values[0] = record;
@@ -199,8 +209,19 @@ history_access(Oid relid, Datum record, Oid nsp)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 	pfree(sql.data);
+	if (SPI_processed == 0)
+		return HISTORY_NONE;
+	{
+		bool		isnull;
+		Datum		value = SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull);
 
-	return SPI_processed > 0 ? HISTORY_LIVE_ROW : HISTORY_NONE;
+		if (isnull)
+			return HISTORY_NONE;
+		/* kept until SPI_finish(), which is after its last use */
+		*live = datumCopy(value, false, -1);
+	}
+	return HISTORY_LIVE_ROW;
 }
 
 /*
@@ -238,6 +259,43 @@ open_history(HistoryAccess access, Oid nsp, Datum relid, Datum record,
 }
 
 /*
+ * live_row_is_logged
+ *		Whether the record's last logged image (read as the owner) is
+ *		contained in the live row the caller sees, as jsonb.
+ */
+static bool
+live_row_is_logged(Oid nsp, Datum relid, Datum record, Datum live)
+{
+	StringInfoData sql;
+	Oid			argtypes[3] = {REGCLASSOID, UUIDOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	bool		isnull;
+	Datum		image;
+	int			rc;
+
+	values[0] = relid;
+	values[1] = record;
+	values[2] = TimestampTzGetDatum(DT_NOEND);
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT h.new_values FROM %s.ame_audit_log_lineage($1, $2, $3) h"
+					 " WHERE h.operation OPERATOR(pg_catalog.=) ANY "
+					 "('{INSERT,UPDATE,DELETE}'::pg_catalog.text[])"
+					 " ORDER BY h.seq DESC LIMIT 1",
+					 quote_identifier(get_namespace_name(nsp)));
+	rc = SPI_execute_with_args(sql.data, 3, argtypes, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	pfree(sql.data);
+	if (SPI_processed == 0)
+		return false;
+	image = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return false;
+	return DatumGetBool(DirectFunctionCall2(jsonb_contains, live, image));
+}
+
+/*
  * read_history
  *		What both functions do: check the caller, and if it may see the
  *		record, read its log rows up to "upto" (the query's tail "suffix"
@@ -250,13 +308,14 @@ read_history(FunctionCallInfo fcinfo, Datum upto, const char *suffix,
 {
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	HistoryAccess access;
+	Datum		live = (Datum) 0;
 	Oid			save_userid;
 	int			save_sec;
 	bool		switched = false;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	access = history_access(PG_GETARG_OID(0), PG_GETARG_DATUM(1), nsp);
+	access = history_access(PG_GETARG_OID(0), PG_GETARG_DATUM(1), nsp, &live);
 	if (access == HISTORY_NONE)
 	{
 		SPI_finish();
@@ -275,6 +334,17 @@ read_history(FunctionCallInfo fcinfo, Datum upto, const char *suffix,
 	{
 		Portal		portal;
 
+		/*
+		 * History is kept by table name: the past under this name must be
+		 * this row's.  Its last image must hold what the live row holds
+		 * (excluded columns are not in the images, so containment); else a
+		 * table renamed into an audited table's old name, holding a row
+		 * with one of its ids, would show that row's history.
+		 */
+		if (access == HISTORY_LIVE_ROW &&
+			!live_row_is_logged(nsp, PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), live))
+			goto done;
+
 		portal = open_history(access, nsp, PG_GETARG_DATUM(0),
 							  PG_GETARG_DATUM(1), upto, suffix);
 		for (;;)
@@ -287,6 +357,8 @@ read_history(FunctionCallInfo fcinfo, Datum upto, const char *suffix,
 			SPI_freetuptable(SPI_tuptable);
 		}
 		SPI_cursor_close(portal);
+done:
+		;
 	}
 	PG_FINALLY();
 	{
