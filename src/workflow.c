@@ -518,37 +518,43 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 				   "visit %s cannot be created as \"%s\" with these columns",
 				   idtext, nw.status_text);
 	}
-	else if (old.status == VS_COMPLETED || old.status == VS_CANCELLED ||
-			 old.status == VS_UNKNOWN)
+	else if (nw.status == old.status && visit_inconsistency(&old) != NULL)
 	{
 		/*
-		 * Closed.  The one change allowed: a row that broke the rules
-		 * before they existed, made consistent in place.
+		 * A row that broke the rules before they existed (or was restored
+		 * as it was): it may be made consistent in place, keeping its
+		 * status.  Its phase moves only to the one its status demands.
 		 */
-		bool		repair = nw.status == old.status &&
-			visit_inconsistency(&old) != NULL;
-
-		if (nw.status != old.status)
-			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
-				   "cannot change the status of visit %s from \"%s\" to \"%s\"",
-				   idtext, old.status_text, nw.status_text);
-		if (!repair)
-		{
-			if (nw.phase != old.phase)
-				refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
-					   "cannot change current_phase of visit %s from %d to %d: the visit is \"%s\"",
-					   idtext, old.phase, nw.phase, old.status_text);
-			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
-				   "cannot change the times or duration of visit %s: the visit is \"%s\"",
-				   idtext, old.status_text);
-		}
+		if (nw.phase != old.phase &&
+			!(nw.status == VS_SCHEDULED && nw.phase == 1) &&
+			!(nw.status == VS_COMPLETED && nw.phase == LAST_PHASE))
+			refuse(rel, VISIT_RULE, visit_inconsistency(&old),
+				   "A visit that breaks the workflow's rules is repaired keeping its status and phase; only a scheduled visit goes to phase 1 and a completed one to phase 4.",
+				   "cannot change current_phase of visit %s from %d to %d while repairing it",
+				   idtext, old.phase, nw.phase);
 		derive = nw.status == VS_COMPLETED;
 		wrong = visit_inconsistency(&nw);
 		if (wrong != NULL)
 			refuse(rel, VISIT_RULE, wrong,
-				   "A closed visit that breaks the workflow's rules can only be made consistent.",
+				   "A visit that breaks the workflow's rules can only be made to agree with its status, which it keeps.",
 				   "visit %s stays \"%s\" but its columns do not agree with it",
 				   idtext, old.status_text);
+	}
+	else if (old.status == VS_COMPLETED || old.status == VS_CANCELLED ||
+			 old.status == VS_UNKNOWN)
+	{
+		/* closed: nothing of the workflow changes */
+		if (nw.status != old.status)
+			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
+				   "cannot change the status of visit %s from \"%s\" to \"%s\"",
+				   idtext, old.status_text, nw.status_text);
+		if (nw.phase != old.phase)
+			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
+				   "cannot change current_phase of visit %s from %d to %d: the visit is \"%s\"",
+				   idtext, old.phase, nw.phase, old.status_text);
+		refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
+			   "cannot change the times or duration of visit %s: the visit is \"%s\"",
+			   idtext, old.status_text);
 	}
 	else
 	{
