@@ -132,6 +132,7 @@ typedef struct TaskState
 	AttrNumber	phase;
 	AttrNumber	completed;
 	Oid			visits_relid;	/* ame_visits in the extension's schema */
+	Oid			owner;			/* the extension's owner, who reads it */
 } TaskState;
 
 /* the plan that reads and share-locks a visit; kept for the backend */
@@ -684,7 +685,7 @@ static bool
 lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
 		   const char **status_text, int32 *phase)
 {
-	Oid			owner = ame_extension_owner();
+	MemoryContext callercxt = CurrentMemoryContext;
 	Oid			save_userid;
 	int			save_sec;
 	Oid			argtypes[1] = {UUIDOID};
@@ -722,7 +723,7 @@ lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
 
 	args[0] = visit_id;
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+	SetUserIdAndSecContext(st->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_NOFORCE_RLS);
 	/* an error restores the user with the (sub)transaction's abort */
 	rc = SPI_execute_plan(visit_lock_plan, args, NULL, false, 1);
@@ -738,7 +739,8 @@ lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
 		const char *txt;
 
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		oldcxt = MemoryContextSwitchTo(CurTransactionContext);
+		/* the caller's context: the trigger's, reset for every row */
+		oldcxt = MemoryContextSwitchTo(callercxt);
 		*status = parse_status(d, isnull, &txt);
 		*status_text = pstrdup(txt);
 		MemoryContextSwitchTo(oldcxt);
@@ -791,6 +793,7 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 		st->visit_id = ame_required_column(desc, relname, TASK_FUNC, "visit_id", UUIDOID);
 		st->phase = ame_required_column(desc, relname, TASK_FUNC, "phase", INT4OID);
 		st->completed = ame_required_column(desc, relname, TASK_FUNC, "is_completed", BOOLOID);
+		st->owner = ame_extension_owner();
 		st->visits_relid = get_relname_relid("ame_visits", nsp);
 		if (!OidIsValid(st->visits_relid))
 			ereport(ERROR,
