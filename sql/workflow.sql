@@ -319,6 +319,21 @@ SELECT pg_temp.v('d8000000-0000-0000-0000-000000000033'), pg_temp.v('d8000000-00
 -- repaired, they are closed like any other
 SELECT pg_temp.try($$UPDATE ame_visits SET completed_at = '2026-02-01 12:00+00' WHERE id = 'd8000000-0000-0000-0000-000000000030'$$);
 
+-- the open tasks are found through the partial index on them; without it
+-- (or beside an index whose predicate would hide open tasks) through the
+-- index on all tasks: the answer is the same
+INSERT INTO ame_visits (id, customer_id, status, current_phase, actual_start_time) VALUES
+  ('d8000000-0000-0000-0000-000000000040', 'c8000000-0000-0000-0000-000000000001', 'in_progress', 1, '2026-03-07 08:00+00');
+INSERT INTO ame_visit_progress (visit_id, phase, task_name) VALUES
+  ('d8000000-0000-0000-0000-000000000040', 1, 'Open one');
+SELECT pg_temp.try($$UPDATE ame_visits SET current_phase = 2 WHERE id = 'd8000000-0000-0000-0000-000000000040'$$);
+BEGIN;
+DROP INDEX ame_visit_progress_open_idx;
+CREATE INDEX wf_done_only ON ame_visit_progress (visit_id, phase) WHERE is_completed;
+SELECT pg_temp.try($$UPDATE ame_visits SET current_phase = 2 WHERE id = 'd8000000-0000-0000-0000-000000000040'$$);
+ROLLBACK;
+SELECT indexdef FROM pg_indexes WHERE indexname = 'ame_visit_progress_open_idx';
+
 --
 -- 8. the triggers are the extension's: misuse is refused
 --

@@ -60,6 +60,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "nodes/nodeFuncs.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -321,6 +322,13 @@ find_tasks(VisitState *st)
 	st->task_completed = ame_required_column(desc, "ame_visit_progress",
 											 VISIT_FUNC, "is_completed",
 											 BOOLOID);
+	/*
+	 * A btree whose first columns are (visit_id, phase): best the partial
+	 * one on the open tasks only (WHERE NOT is_completed), which holds no
+	 * entry for a phase whose tasks are done; else one on all tasks.  Any
+	 * other predicate could hide an open task: such an index is not used.
+	 * Each row found is still checked for is_completed.
+	 */
 	st->tasks_index = InvalidOid;
 	indexes = RelationGetIndexList(tasks);
 	foreach(lc, indexes)
@@ -328,21 +336,32 @@ find_tasks(VisitState *st)
 		Oid			indexoid = lfirst_oid(lc);
 		Relation	index = index_open(indexoid, AccessShareLock);
 		Form_pg_index form = index->rd_index;
+		bool		partial = false;
 		bool		fits;
 
 		fits = index->rd_rel->relam == BTREE_AM_OID &&
 			form->indisvalid &&
 			heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
-			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
 			form->indnkeyatts >= 2 &&
 			form->indkey.values[0] == visit_col &&
 			form->indkey.values[1] == phase_col;
-		index_close(index, AccessShareLock);
-		if (fits)
+		if (fits &&
+			!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL))
 		{
-			st->tasks_index = indexoid;
-			break;
+			List	   *pred = RelationGetIndexPredicate(index);
+			Node	   *clause = list_length(pred) == 1 ? linitial(pred) : NULL;
+			Node	   *arg = clause != NULL && is_notclause(clause) ?
+				(Node *) get_notclausearg((Expr *) clause) : NULL;
+
+			partial = arg != NULL && IsA(arg, Var) &&
+				((Var *) arg)->varattno == st->task_completed;
+			fits = partial;
 		}
+		index_close(index, AccessShareLock);
+		if (fits && (partial || !OidIsValid(st->tasks_index)))
+			st->tasks_index = indexoid;
+		if (partial)
+			break;
 	}
 	list_free(indexes);
 	table_close(tasks, AccessShareLock);

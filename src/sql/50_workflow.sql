@@ -34,6 +34,13 @@ CREATE TRIGGER ame_visit_progress_check_workflow
 	BEFORE INSERT OR UPDATE ON @extschema@.ame_visit_progress
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_visit_task_workflow();
 
+-- the open tasks of a visit's phase: what a phase change or a completion
+-- checks (a phase whose tasks are done has no entry), and what an app
+-- lists as "left to do"
+CREATE INDEX ame_visit_progress_open_idx
+	ON @extschema@.ame_visit_progress (visit_id, phase)
+	WHERE NOT is_completed;
+
 --
 -- The calls an app makes.  They run as the caller: row-level security
 -- decides which visits and tasks they reach, the triggers decide what may
