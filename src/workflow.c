@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * workflow.c
- *	  The visit workflow, enforced for every client: two BEFORE ROW
- *	  triggers, ame_visit_workflow() on ame_visits and
- *	  ame_visit_task_workflow() on ame_visit_progress.
+ *	  The visit workflow, enforced for every client: two row triggers,
+ *	  ame_visit_workflow() (BEFORE) on ame_visits and
+ *	  ame_visit_task_workflow() (AFTER) on ame_visit_progress.
  *
  * Status:  scheduled -> in_progress -> completed, and scheduled |
  * in_progress -> cancelled; nothing leaves completed or cancelled, whose
@@ -29,12 +29,13 @@
  * one.  A task inserted already completed is history: it may be recorded
  * for a started visit's current or an earlier phase.
  *
- * Concurrency.  The task trigger reads the visit with FOR SHARE, the
- * visit's UPDATE holds FOR NO KEY UPDATE: whichever comes second waits
- * for the first to end, then sees its outcome (a task trigger re-reads the
- * visit's newest version; the phase check reads the tasks with a snapshot
- * taken after the visit row was locked).  So a phase is never left with
- * an open task that a concurrent transaction added.
+ * Concurrency.  The task trigger (AFTER the task row is written) reads
+ * the visit with FOR SHARE, the visit's UPDATE holds FOR NO KEY UPDATE:
+ * whichever comes second waits for the first to end, then sees its
+ * outcome (a task trigger re-reads the visit's newest version; the phase
+ * check reads the tasks committed by then, after the visit row was
+ * locked).  So a phase is never left with an open task that a concurrent
+ * transaction added.
  *
  * Reads made for the checks bypass row-level security (the tasks by a
  * direct index scan, the visit as the extension's owner): a rule must not
@@ -790,7 +791,14 @@ lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
 
 /*
  * ame_visit_task_workflow() RETURNS trigger
- *		BEFORE INSERT OR UPDATE FOR EACH ROW on ame_visit_progress.
+ *		AFTER INSERT OR UPDATE FOR EACH ROW on ame_visit_progress.
+ *
+ * AFTER, not BEFORE: it runs once the row has passed row-level security
+ * (so its refusals, which name the visit's status and phase, only reach
+ * a caller allowed to write that visit's tasks) and sees the row as the
+ * table's other triggers left it.  The visit is share-locked only then;
+ * a concurrent phase change that did not see this (uncommitted) task is
+ * committed first, and this check then sees its new phase.
  */
 Datum
 ame_visit_task_workflow(PG_FUNCTION_ARGS)
@@ -812,7 +820,7 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 	int32		vphase;
 	char	   *vid;
 
-	ame_check_trigger(fcinfo, TASK_FUNC, AME_TRIG_BEFORE,
+	ame_check_trigger(fcinfo, TASK_FUNC, AME_TRIG_AFTER,
 					  AME_TRIG_INSERT | AME_TRIG_UPDATE);
 	trigdata = (TriggerData *) fcinfo->context;
 	rel = trigdata->tg_relation;
@@ -850,7 +858,7 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 	if (isnull)
 		completed = false;
 	if (visit_null)
-		return PointerGetDatum(newtuple);	/* NOT NULL refuses it */
+		return PointerGetDatum(NULL);	/* NOT NULL refuses it */
 
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
@@ -870,13 +878,13 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 			moved = true;
 		/* notes, completed_at of a done task, ...: not the workflow's */
 		if (!moved && was_completed == completed)
-			return PointerGetDatum(newtuple);
+			return PointerGetDatum(NULL);
 	}
 	else if (ame_restore_signalled(rel))
-		return PointerGetDatum(newtuple);
+		return PointerGetDatum(NULL);
 
 	if (!lock_visit(st, visit_id, &vstatus, &vstatus_text, &vphase))
-		return PointerGetDatum(newtuple);	/* the foreign key refuses it */
+		return PointerGetDatum(NULL);	/* the foreign key refuses it */
 	vid = DatumGetCString(DirectFunctionCall1(uuid_out, visit_id));
 
 	if (!completed)
@@ -942,5 +950,5 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 		}
 	}
 
-	return PointerGetDatum(newtuple);
+	return PointerGetDatum(NULL);
 }
