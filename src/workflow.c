@@ -186,20 +186,20 @@ allowed_next(VisitStatus s)
 }
 
 static void
-read_visit(HeapTuple tuple, TupleDesc desc, const VisitState *st, VisitRow *row)
+read_visit(TupleTableSlot *slot, const VisitState *st, VisitRow *row)
 {
 	bool		isnull;
 	Datum		d;
 
-	d = heap_getattr(tuple, st->status, desc, &isnull);
+	d = slot_getattr(slot, st->status, &isnull);
 	row->status = parse_status(d, isnull, &row->status_text);
-	d = heap_getattr(tuple, st->phase, desc, &isnull);
+	d = slot_getattr(slot, st->phase, &isnull);
 	row->phase = isnull ? 0 : DatumGetInt32(d);
-	d = heap_getattr(tuple, st->start, desc, &row->start_null);
+	d = slot_getattr(slot, st->start, &row->start_null);
 	row->start = row->start_null ? 0 : DatumGetTimestampTz(d);
-	d = heap_getattr(tuple, st->done, desc, &row->done_null);
+	d = slot_getattr(slot, st->done, &row->done_null);
 	row->done = row->done_null ? 0 : DatumGetTimestampTz(d);
-	row->duration = heap_getattr(tuple, st->duration, desc, &row->duration_null);
+	row->duration = slot_getattr(slot, st->duration, &row->duration_null);
 }
 
 /*
@@ -466,6 +466,7 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	VisitState *st;
 	HeapTuple	newtuple;
+	TupleTableSlot *newslot;
 	VisitRow	nw;
 	VisitRow	old;
 	Datum		id;
@@ -506,11 +507,13 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 		newtuple = trigdata->tg_newtuple;
 	else
 		newtuple = trigdata->tg_trigtuple;
-	read_visit(newtuple, desc, st, &nw);
+	/* read through the slots: deformed once, as far as needed */
+	newslot = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newslot : trigdata->tg_trigslot;
+	read_visit(newslot, st, &nw);
 
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
-		HeapTuple	oldtuple = trigdata->tg_trigtuple;
 		bool		changed = false;
 		AttrNumber	watched[5];
 		int			i;
@@ -525,20 +528,20 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 		{
 			bool		on;
 			bool		nn;
-			Datum		ov = heap_getattr(oldtuple, watched[i], desc, &on);
-			Datum		nv = heap_getattr(newtuple, watched[i], desc, &nn);
+			Datum		ov = slot_getattr(trigdata->tg_trigslot, watched[i], &on);
+			Datum		nv = slot_getattr(newslot, watched[i], &nn);
 
 			changed = ame_datum_changed(ov, on, nv, nn,
 										TupleDescAttr(desc, watched[i] - 1));
 		}
 		if (!changed)
 			return PointerGetDatum(newtuple);
-		read_visit(oldtuple, desc, st, &old);
+		read_visit(trigdata->tg_trigslot, st, &old);
 	}
 	else if (ame_restore_signalled(rel))
 		return PointerGetDatum(newtuple);	/* a restore: rows as they were */
 
-	id = heap_getattr(newtuple, st->id, desc, &isnull);
+	id = slot_getattr(newslot, st->id, &isnull);
 	idtext = NULL;				/* IDTEXT: made when a message needs it */
 
 	if (nw.status == VS_UNKNOWN)
