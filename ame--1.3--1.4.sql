@@ -50,6 +50,10 @@ COMMENT ON COLUMN @extschema@.ame_service_levels.resolution_target IS
 CREATE TRIGGER ame_service_levels_restore
 	BEFORE INSERT ON @extschema@.ame_service_levels
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_service_levels_restore();
+-- ALWAYS: a restore run with session_replication_role = replica (the way
+-- docs/audit.md restores without new audit rows) needs it most
+ALTER TABLE @extschema@.ame_service_levels
+	ENABLE ALWAYS TRIGGER ame_service_levels_restore;
 
 INSERT INTO @extschema@.ame_service_levels
 	(service_tier, response_target, resolution_target) VALUES

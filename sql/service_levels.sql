@@ -11,6 +11,8 @@ WHERE e.extname = 'ame' AND c.relname = 'ame_service_levels';
 SELECT relname COLLATE "C" AS view, reloptions FROM pg_class
 WHERE relname IN ('service_level_visits', 'service_level_metrics', 'service_level_metrics_monthly')
 ORDER BY 1;
+-- the restore trigger fires ALWAYS (also under session_replication_role = replica)
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'ame_service_levels'::regclass;
 -- the columns, in order, with their types
 SELECT attrelid::regclass::text COLLATE "C" AS view, attnum, attname, format_type(atttypid, atttypmod)
 FROM pg_attribute
@@ -23,10 +25,12 @@ SELECT * FROM service_level_metrics ORDER BY service_tier;
 SELECT * FROM service_level_metrics_monthly;
 
 CREATE ROLE regress_ame_sla;
-INSERT INTO ame_customers (id, company_name, service_tier) VALUES
-  ('c5000000-0000-0000-0000-000000000001', 'Guardian One', 'GUARDIAN'),
-  ('c5000000-0000-0000-0000-000000000002', 'Guardian Two', 'GUARDIAN'),
-  ('c5000000-0000-0000-0000-000000000003', 'Assure One', 'ASSURE');
+-- customer numbers given, so that customer_sequence stays where the later
+-- tests expect it
+INSERT INTO ame_customers (id, customer_number, company_name, service_tier) VALUES
+  ('c5000000-0000-0000-0000-000000000001', 'SLA-1', 'Guardian One', 'GUARDIAN'),
+  ('c5000000-0000-0000-0000-000000000002', 'SLA-2', 'Guardian Two', 'GUARDIAN'),
+  ('c5000000-0000-0000-0000-000000000003', 'SLA-3', 'Assure One', 'ASSURE');
 INSERT INTO ame_technicians (id, user_id, name) VALUES
   ('a5000000-0000-0000-0000-000000000001', '05000000-0000-0000-0000-000000000001', 'Tess'),
   ('a5000000-0000-0000-0000-000000000002', '05000000-0000-0000-0000-000000000002', 'Tom');
@@ -202,6 +206,18 @@ CREATE TABLE sla_misuse (service_tier text, response_target interval, resolution
 CREATE TRIGGER misuse AFTER INSERT ON sla_misuse
   FOR EACH ROW EXECUTE FUNCTION ame_service_levels_restore();
 INSERT INTO sla_misuse VALUES ('CORE', '1 hour', '2 hours');
+DROP TRIGGER misuse ON sla_misuse;
+ALTER TABLE sla_misuse DROP COLUMN resolution_target;
+CREATE TRIGGER misuse BEFORE INSERT ON sla_misuse
+  FOR EACH ROW EXECUTE FUNCTION ame_service_levels_restore();
+INSERT INTO sla_misuse VALUES ('CORE', '1 hour');
+SELECT count(*) AS misuse_rows FROM sla_misuse;
+DROP TRIGGER misuse ON sla_misuse;
+INSERT INTO sla_misuse VALUES ('CORE', '1 hour');
+CREATE TRIGGER misuse BEFORE UPDATE ON sla_misuse
+  FOR EACH ROW EXECUTE FUNCTION ame_service_levels_restore();
+UPDATE sla_misuse SET response_target = '2 hours';
+SELECT * FROM sla_misuse;
 DROP TABLE sla_misuse;
 
 -- clean up: the defaults again, no visits, no role

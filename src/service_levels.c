@@ -67,10 +67,7 @@ ame_service_levels_restore(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 	newtuple = trigdata->tg_trigtuple;
 
-	/* everyone but a restore session of the owner: an ordinary insert */
-	if (!ame_restore_signalled(rel))
-		return PointerGetDatum(newtuple);
-
+	/* attached to a table without the three columns: misuse, 39P01 */
 	tupdesc = RelationGetDescr(rel);
 	relname = RelationGetRelationName(rel);
 	tier_att = ame_required_column(tupdesc, relname, FUNCNAME,
@@ -79,6 +76,10 @@ ame_service_levels_restore(PG_FUNCTION_ARGS)
 									   "response_target", INTERVALOID);
 	resolution_att = ame_required_column(tupdesc, relname, FUNCNAME,
 										 "resolution_target", INTERVALOID);
+
+	/* everyone but a restore session of the owner: an ordinary insert */
+	if (!ame_restore_signalled(rel))
+		return PointerGetDatum(newtuple);
 
 	/* no tier: let the insert fail on NOT NULL as it would anyway */
 	values[0] = heap_getattr(newtuple, tier_att, tupdesc, &isnull);
