@@ -122,6 +122,7 @@ typedef struct VisitState
 	AttrNumber	task_visit;		/* visit_id in ame_visit_progress */
 	AttrNumber	task_phase;		/* phase in ame_visit_progress */
 	AttrNumber	task_completed; /* is_completed in ame_visit_progress */
+	Oid			fn_oid;			/* the trigger function: its schema is ame's */
 } VisitState;
 
 /* per-statement state of ame_visit_task_workflow() */
@@ -132,6 +133,7 @@ typedef struct TaskState
 	AttrNumber	phase;
 	AttrNumber	completed;
 	Oid			visits_relid;	/* ame_visits in the extension's schema */
+	Oid			owner;			/* the extension's owner, who reads it */
 } TaskState;
 
 /* the plan that reads and share-locks a visit; kept for the backend */
@@ -144,7 +146,8 @@ PG_FUNCTION_INFO_V1(ame_visit_task_workflow);
 static VisitStatus
 parse_status(Datum value, bool isnull, const char **text_out)
 {
-	char	   *s;
+	text	   *t;
+	int			len;
 	size_t		i;
 
 	if (isnull)
@@ -152,11 +155,17 @@ parse_status(Datum value, bool isnull, const char **text_out)
 		*text_out = "NULL";
 		return VS_UNKNOWN;
 	}
-	s = TextDatumGetCString(value);
-	*text_out = s;
+	/* compared in place: no copy for the statuses the rules know */
+	t = DatumGetTextPP(value);
+	len = VARSIZE_ANY_EXHDR(t);
 	for (i = 0; i < lengthof(status_names); i++)
-		if (strcmp(s, status_names[i]) == 0)
+		if (strlen(status_names[i]) == (size_t) len &&
+			memcmp(VARDATA_ANY(t), status_names[i], len) == 0)
+		{
+			*text_out = status_names[i];
 			return (VisitStatus) i;
+		}
+	*text_out = text_to_cstring(t);
 	return VS_UNKNOWN;
 }
 
@@ -283,8 +292,9 @@ refuse(Relation rel, const char *rule, const char *detail, const char *hint,
  *		two columns are (visit_id, phase), and its is_completed column.
  */
 static void
-find_tasks(VisitState *st, Oid nsp)
+find_tasks(VisitState *st)
 {
+	Oid			nsp = get_func_namespace(st->fn_oid);
 	Relation	tasks;
 	List	   *indexes;
 	ListCell   *lc;
@@ -346,24 +356,27 @@ find_tasks(VisitState *st, Oid nsp)
 
 /*
  * open_tasks
- *		How many tasks of the visit's phase are not completed.  Read with a
- *		snapshot taken now, after the visit's row was locked by the UPDATE
- *		that fires this trigger: every task a concurrent transaction added
- *		or reopened (which it did holding a share lock on the visit) is
- *		committed by then and seen.  Bypasses row-level security.
+ *		How many tasks of the visit's phase are not completed.  Read with
+ *		SnapshotSelf (every committed row version, and this transaction's
+ *		own, also those committed after a REPEATABLE READ snapshot), after
+ *		the visit's row was locked by the UPDATE that fires this trigger:
+ *		a concurrent transaction that added or reopened a task did so
+ *		holding a share lock on the visit, so it has committed (or rolled
+ *		back) by now.  A task deleted by a transaction still in progress
+ *		is still counted: the check errs on the side of refusing.  No
+ *		snapshot is taken per row.  Bypasses row-level security.
  */
 static int64
-open_tasks(VisitState *st, Oid nsp, Datum visit_id, int32 phase)
+open_tasks(VisitState *st, Datum visit_id, int32 phase)
 {
 	Relation	tasks;
 	ScanKeyData keys[2];
 	SysScanDesc scan;
-	Snapshot	snapshot;
 	HeapTuple	tuple;
 	int64		n = 0;
 
 	if (!OidIsValid(st->tasks_relid))
-		find_tasks(st, nsp);
+		find_tasks(st);
 
 	tasks = table_open(st->tasks_relid, AccessShareLock);
 	/* systable_beginscan takes the table's column numbers */
@@ -371,8 +384,7 @@ open_tasks(VisitState *st, Oid nsp, Datum visit_id, int32 phase)
 				visit_id);
 	ScanKeyInit(&keys[1], st->task_phase, BTEqualStrategyNumber, F_INT4EQ,
 				Int32GetDatum(phase));
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	scan = systable_beginscan(tasks, st->tasks_index, true, snapshot, 2, keys);
+	scan = systable_beginscan(tasks, st->tasks_index, true, SnapshotSelf, 2, keys);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -384,7 +396,6 @@ open_tasks(VisitState *st, Oid nsp, Datum visit_id, int32 phase)
 			n++;
 	}
 	systable_endscan(scan);
-	UnregisterSnapshot(snapshot);
 	table_close(tasks, AccessShareLock);
 	return n;
 }
@@ -395,10 +406,10 @@ open_tasks(VisitState *st, Oid nsp, Datum visit_id, int32 phase)
  *		while it has open tasks.
  */
 static void
-require_tasks_done(Relation rel, VisitState *st, Oid nsp, Datum visit_id,
+require_tasks_done(Relation rel, VisitState *st, Datum visit_id,
 				   const char *idtext, int32 phase, int32 to_phase)
 {
-	int64		n = open_tasks(st, nsp, visit_id, phase);
+	int64		n = open_tasks(st, visit_id, phase);
 	char		what[64];
 
 	if (n == 0)
@@ -413,6 +424,15 @@ require_tasks_done(Relation rel, VisitState *st, Oid nsp, Datum visit_id,
 		   to_phase > 0 ? "move" : "complete", idtext, what,
 		   n, n == 1 ? "" : "s", phase, n == 1 ? "is" : "are");
 }
+
+static const char *
+id_text(Datum id, bool isnull)
+{
+	return isnull ? "(no id)" : DatumGetCString(DirectFunctionCall1(uuid_out, id));
+}
+
+/* the visit's id as text, formatted only for a message */
+#define IDTEXT	(idtext ? idtext : (idtext = id_text(id, isnull)))
 
 /*
  * ame_visit_workflow() RETURNS trigger
@@ -430,9 +450,8 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 	VisitRow	old;
 	Datum		id;
 	bool		isnull;
-	char	   *idtext;
+	const char *idtext;
 	const char *wrong;
-	Oid			nsp;
 	int			ncols = 0;
 	int			cols[3];
 	Datum		vals[3];
@@ -459,6 +478,7 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 		st->done = ame_required_column(desc, relname, VISIT_FUNC, "completed_at", TIMESTAMPTZOID);
 		st->duration = ame_required_column(desc, relname, VISIT_FUNC, "duration_hours", NUMERICOID);
 		st->duration_typmod = TupleDescAttr(desc, st->duration - 1)->atttypmod;
+		st->fn_oid = fcinfo->flinfo->fn_oid;
 		fcinfo->flinfo->fn_extra = st;
 	}
 
@@ -499,14 +519,12 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 		return PointerGetDatum(newtuple);	/* a restore: rows as they were */
 
 	id = heap_getattr(newtuple, st->id, desc, &isnull);
-	idtext = isnull ? "(no id)" :
-		DatumGetCString(DirectFunctionCall1(uuid_out, id));
-	nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	idtext = NULL;				/* IDTEXT: made when a message needs it */
 
 	if (nw.status == VS_UNKNOWN)
 		refuse(rel, VISIT_RULE, NULL,
 			   "A visit's status is \"scheduled\", \"in_progress\", \"completed\" or \"cancelled\".",
-			   "visit %s cannot have status \"%s\"", idtext, nw.status_text);
+			   "visit %s cannot have status \"%s\"", IDTEXT, nw.status_text);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
@@ -516,7 +534,7 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 			refuse(rel, VISIT_RULE, wrong,
 				   "Create the visit as \"scheduled\" and move it through the workflow, or give every column its status needs.",
 				   "visit %s cannot be created as \"%s\" with these columns",
-				   idtext, nw.status_text);
+				   IDTEXT, nw.status_text);
 	}
 	else if (nw.status == old.status && visit_inconsistency(&old) != NULL)
 	{
@@ -531,14 +549,14 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 			refuse(rel, VISIT_RULE, visit_inconsistency(&old),
 				   "A visit that breaks the workflow's rules is repaired keeping its status and phase; only a scheduled visit goes to phase 1 and a completed one to phase 4.",
 				   "cannot change current_phase of visit %s from %d to %d while repairing it",
-				   idtext, old.phase, nw.phase);
+				   IDTEXT, old.phase, nw.phase);
 		derive = nw.status == VS_COMPLETED;
 		wrong = visit_inconsistency(&nw);
 		if (wrong != NULL)
 			refuse(rel, VISIT_RULE, wrong,
 				   "A visit that breaks the workflow's rules can only be made to agree with its status, which it keeps.",
 				   "visit %s stays \"%s\" but its columns do not agree with it",
-				   idtext, old.status_text);
+				   IDTEXT, old.status_text);
 	}
 	else if (old.status == VS_COMPLETED || old.status == VS_CANCELLED ||
 			 old.status == VS_UNKNOWN)
@@ -547,14 +565,14 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 		if (nw.status != old.status)
 			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
 				   "cannot change the status of visit %s from \"%s\" to \"%s\"",
-				   idtext, old.status_text, nw.status_text);
+				   IDTEXT, old.status_text, nw.status_text);
 		if (nw.phase != old.phase)
 			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
 				   "cannot change current_phase of visit %s from %d to %d: the visit is \"%s\"",
-				   idtext, old.phase, nw.phase, old.status_text);
+				   IDTEXT, old.phase, nw.phase, old.status_text);
 		refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
 			   "cannot change the times or duration of visit %s: the visit is \"%s\"",
-			   idtext, old.status_text);
+			   IDTEXT, old.status_text);
 	}
 	else
 	{
@@ -570,7 +588,7 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 			if (!allowed)
 				refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
 					   "cannot change the status of visit %s from \"%s\" to \"%s\"",
-					   idtext, old.status_text, nw.status_text);
+					   IDTEXT, old.status_text, nw.status_text);
 		}
 
 		if (nw.phase != old.phase)
@@ -579,17 +597,17 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 				refuse(rel, VISIT_RULE, NULL,
 					   "The phase moves only while the visit is \"in_progress\": start the visit first.",
 					   "cannot change current_phase of visit %s from %d to %d while it is \"%s\"",
-					   idtext, old.phase, nw.phase, old.status_text);
+					   IDTEXT, old.phase, nw.phase, old.status_text);
 			if (nw.status != VS_IN_PROGRESS)
 				refuse(rel, VISIT_RULE, NULL,
 					   "Change the phase and the status in separate steps.",
 					   "cannot change current_phase of visit %s from %d to %d and its status from \"%s\" to \"%s\" at once",
-					   idtext, old.phase, nw.phase, old.status_text, nw.status_text);
+					   IDTEXT, old.phase, nw.phase, old.status_text, nw.status_text);
 			if (old.phase >= LAST_PHASE && nw.phase > old.phase)
 				refuse(rel, VISIT_RULE, NULL,
 					   "Phase 4 is the last: complete the visit (status \"completed\") instead.",
 					   "cannot move visit %s from phase %d to phase %d",
-					   idtext, old.phase, nw.phase);
+					   IDTEXT, old.phase, nw.phase);
 			if (nw.phase != old.phase + 1)
 			{
 				char		hint[128];
@@ -599,9 +617,9 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 						 old.phase, old.phase + 1);
 				refuse(rel, VISIT_RULE, NULL, hint,
 					   "cannot move visit %s from phase %d to phase %d",
-					   idtext, old.phase, nw.phase);
+					   IDTEXT, old.phase, nw.phase);
 			}
-			require_tasks_done(rel, st, nsp, id, idtext, old.phase, nw.phase);
+			require_tasks_done(rel, st, id, IDTEXT, old.phase, nw.phase);
 		}
 
 		if (nw.status == VS_IN_PROGRESS && old.status == VS_SCHEDULED &&
@@ -619,8 +637,8 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 				refuse(rel, VISIT_RULE, NULL,
 					   "A visit is completed from phase 4 with its tasks done: advance it first (ame_advance_phase).",
 					   "cannot change the status of visit %s from \"%s\" to \"completed\" at phase %d",
-					   idtext, old.status_text, nw.phase);
-			require_tasks_done(rel, st, nsp, id, idtext, LAST_PHASE, 0);
+					   IDTEXT, old.status_text, nw.phase);
+			require_tasks_done(rel, st, id, IDTEXT, LAST_PHASE, 0);
 			if (nw.done_null)
 			{
 				nw.done = GetCurrentTransactionStartTimestamp();
@@ -636,11 +654,11 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 			refuse(rel, VISIT_RULE, wrong,
 				   "Change the columns together with the status they belong to.",
 				   "visit %s stays \"%s\" but its columns would not agree with it",
-				   idtext, nw.status_text);
+				   IDTEXT, nw.status_text);
 		if (wrong != NULL)
 			refuse(rel, VISIT_RULE, wrong, allowed_next(old.status),
 				   "visit %s cannot become \"%s\" with these columns",
-				   idtext, nw.status_text);
+				   IDTEXT, nw.status_text);
 	}
 
 	/*
@@ -658,7 +676,7 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 				   "duration_hours is derived from actual_start_time and completed_at.",
 				   "Leave duration_hours out, or give the times it follows from.",
 				   "visit %s cannot be completed with duration_hours %s: its times give %s",
-				   idtext,
+				   IDTEXT,
 				   DatumGetCString(DirectFunctionCall1(numeric_out, nw.duration)),
 				   DatumGetCString(DirectFunctionCall1(numeric_out, derived)));
 		if (nw.duration_null)
@@ -684,7 +702,7 @@ static bool
 lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
 		   const char **status_text, int32 *phase)
 {
-	Oid			owner = ame_extension_owner();
+	MemoryContext callercxt = CurrentMemoryContext;
 	Oid			save_userid;
 	int			save_sec;
 	Oid			argtypes[1] = {UUIDOID};
@@ -722,7 +740,7 @@ lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
 
 	args[0] = visit_id;
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+	SetUserIdAndSecContext(st->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_NOFORCE_RLS);
 	/* an error restores the user with the (sub)transaction's abort */
 	rc = SPI_execute_plan(visit_lock_plan, args, NULL, false, 1);
@@ -738,7 +756,8 @@ lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
 		const char *txt;
 
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		oldcxt = MemoryContextSwitchTo(CurTransactionContext);
+		/* the caller's context: the trigger's, reset for every row */
+		oldcxt = MemoryContextSwitchTo(callercxt);
 		*status = parse_status(d, isnull, &txt);
 		*status_text = pstrdup(txt);
 		MemoryContextSwitchTo(oldcxt);
@@ -791,6 +810,7 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 		st->visit_id = ame_required_column(desc, relname, TASK_FUNC, "visit_id", UUIDOID);
 		st->phase = ame_required_column(desc, relname, TASK_FUNC, "phase", INT4OID);
 		st->completed = ame_required_column(desc, relname, TASK_FUNC, "is_completed", BOOLOID);
+		st->owner = ame_extension_owner();
 		st->visits_relid = get_relname_relid("ame_visits", nsp);
 		if (!OidIsValid(st->visits_relid))
 			ereport(ERROR,
