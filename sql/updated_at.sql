@@ -52,7 +52,8 @@ UNION ALL SELECT 'devices', updated_at FROM device_inventory;
 BEGIN;
 UPDATE ame_customers SET site_name = 'Main plant';
 UPDATE ame_technicians SET is_active = false;
-UPDATE ame_visits SET current_phase = 2;
+-- (the visit is started: the workflow moves a phase only while in_progress)
+UPDATE ame_visits SET status = 'in_progress';
 UPDATE ame_visit_progress SET notes = 'ok';
 UPDATE device_inventory SET ip_address = '10.0.0.7';
 SELECT 'customers' AS tbl, updated_at = now() AS now FROM ame_customers
