@@ -52,7 +52,8 @@ UNION ALL SELECT 'devices', updated_at FROM device_inventory;
 BEGIN;
 UPDATE ame_customers SET site_name = 'Main plant';
 UPDATE ame_technicians SET is_active = false;
--- (the visit is started: the workflow moves a phase only while in_progress)
+-- (the visit's real change is its start: the workflow moves a phase only
+-- while the visit is in progress, with the phase's tasks done)
 UPDATE ame_visits SET status = 'in_progress';
 UPDATE ame_visit_progress SET notes = 'ok';
 UPDATE device_inventory SET ip_address = '10.0.0.7';

@@ -96,7 +96,8 @@ SELECT is((SELECT updated_at FROM public.ame_technicians), '2020-01-01 00:00+00'
 --
 UPDATE public.ame_customers SET site_name = 'Main plant';
 UPDATE public.ame_technicians SET is_active = false;
--- (the visit is started: the workflow moves a phase only while in_progress)
+-- (the visit's real change is its start: the workflow moves a phase only
+-- while the visit is in progress, with the phase's tasks done)
 UPDATE public.ame_visits SET status = 'in_progress';
 UPDATE public.ame_visit_progress SET notes = 'ok';
 UPDATE public.device_inventory SET ip_address = '10.0.0.7';
