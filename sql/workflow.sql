@@ -69,7 +69,10 @@ FROM (VALUES ('scheduled', 2, NULL, NULL, NULL),
              ('completed', 4, '2026-03-02 08:00+00', '2026-03-02 09:00+00', '2'),
              ('cancelled', 1, '2026-03-02 08:00+00', '2026-03-02 09:00+00', NULL),
              ('cancelled', 1, NULL, NULL, '1'),
-             ('paused', 1, NULL, NULL, NULL)) AS t (status, phase, start, done, hours);
+             ('paused', 1, NULL, NULL, NULL),
+             ('in_progress', 1, '-infinity', NULL, NULL),
+             ('completed', 4, '2026-03-02 08:00+00', 'infinity', NULL),
+             ('completed', 4, '-infinity', 'infinity', NULL)) AS t (status, phase, start, done, hours);
 -- a duration over what numeric(7,2) holds is the column's own error
 SELECT pg_temp.try($$INSERT INTO ame_visits (customer_id, status, current_phase, actual_start_time, completed_at)
                      VALUES ('c8000000-0000-0000-0000-000000000001', 'completed', 4, '1900-01-01', '2026-01-01')$$);
@@ -281,7 +284,8 @@ INSERT INTO ame_visits (id, customer_id, status, current_phase, actual_start_tim
   ('d8000000-0000-0000-0000-000000000030', 'c8000000-0000-0000-0000-000000000001', 'completed', 4, '2026-02-01 08:00+00', NULL, 3),
   ('d8000000-0000-0000-0000-000000000031', 'c8000000-0000-0000-0000-000000000001', 'completed', 2, NULL, NULL, NULL),
   ('d8000000-0000-0000-0000-000000000033', 'c8000000-0000-0000-0000-000000000001', 'in_progress', 2, NULL, NULL, NULL),
-  ('d8000000-0000-0000-0000-000000000034', 'c8000000-0000-0000-0000-000000000001', 'scheduled', 3, NULL, NULL, NULL);
+  ('d8000000-0000-0000-0000-000000000034', 'c8000000-0000-0000-0000-000000000001', 'scheduled', 3, NULL, NULL, NULL),
+  ('d8000000-0000-0000-0000-000000000035', 'c8000000-0000-0000-0000-000000000001', 'completed', 4, '2026-02-04 08:00+00', 'infinity', NULL);
 INSERT INTO ame_visit_progress (visit_id, phase, task_name) VALUES
   ('d8000000-0000-0000-0000-000000000030', 1, 'Open on a completed visit');
 COMMIT;
@@ -301,8 +305,10 @@ FROM ame_visits
 WHERE (status = 'scheduled' AND (current_phase <> 1 OR actual_start_time IS NOT NULL OR completed_at IS NOT NULL OR duration_hours IS NOT NULL))
    OR (status = 'in_progress' AND (actual_start_time IS NULL OR completed_at IS NOT NULL OR duration_hours IS NOT NULL))
    OR (status = 'completed' AND (current_phase <> 4 OR actual_start_time IS NULL OR completed_at IS NULL
-       OR duration_hours IS DISTINCT FROM round((extract(epoch FROM completed_at - actual_start_time) / 3600)::numeric, 2)))
+       OR duration_hours IS DISTINCT FROM CASE WHEN isfinite(completed_at) AND isfinite(actual_start_time)
+          THEN round((extract(epoch FROM completed_at - actual_start_time) / 3600)::numeric, 2) END))
    OR (status = 'cancelled' AND (completed_at IS NOT NULL OR duration_hours IS NOT NULL))
+   OR NOT isfinite(actual_start_time) OR NOT isfinite(completed_at)
 ORDER BY id;
 -- other columns still change; the status still may not
 UPDATE ame_visits SET notes = 'imported from the old system' WHERE id = 'd8000000-0000-0000-0000-000000000030';
@@ -321,6 +327,11 @@ UPDATE ame_visits SET actual_start_time = '2026-02-03 08:00+00' WHERE id = 'd800
 SELECT pg_temp.try($$UPDATE ame_visits SET current_phase = 2 WHERE id = 'd8000000-0000-0000-0000-000000000034'$$);
 UPDATE ame_visits SET current_phase = 1 WHERE id = 'd8000000-0000-0000-0000-000000000034';
 SELECT pg_temp.v('d8000000-0000-0000-0000-000000000033'), pg_temp.v('d8000000-0000-0000-0000-000000000034');
+-- an infinite time is repaired the same way; notes change meanwhile
+UPDATE ame_visits SET notes = 'end unknown' WHERE id = 'd8000000-0000-0000-0000-000000000035';
+SELECT pg_temp.try($$UPDATE ame_visits SET current_phase = 4, duration_hours = 1 WHERE id = 'd8000000-0000-0000-0000-000000000035'$$);
+UPDATE ame_visits SET completed_at = '2026-02-04 10:30+00' WHERE id = 'd8000000-0000-0000-0000-000000000035';
+SELECT pg_temp.v('d8000000-0000-0000-0000-000000000035');
 -- repaired, they are closed like any other
 SELECT pg_temp.try($$UPDATE ame_visits SET completed_at = '2026-02-01 12:00+00' WHERE id = 'd8000000-0000-0000-0000-000000000030'$$);
 

@@ -230,6 +230,10 @@ derived_duration(const VisitRow *row, int32 typmod)
 static const char *
 visit_inconsistency(const VisitRow *row)
 {
+	/* 'infinity' is a timestamp, but no time a visit started or ended */
+	if ((!row->start_null && TIMESTAMP_NOT_FINITE(row->start)) ||
+		(!row->done_null && TIMESTAMP_NOT_FINITE(row->done)))
+		return "A visit's actual_start_time and completed_at are finite times.";
 	switch (row->status)
 	{
 		case VS_SCHEDULED:
