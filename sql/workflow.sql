@@ -73,6 +73,9 @@ FROM (VALUES ('scheduled', 2, NULL, NULL, NULL),
              ('in_progress', 1, '-infinity', NULL, NULL),
              ('completed', 4, '2026-03-02 08:00+00', 'infinity', NULL),
              ('completed', 4, '-infinity', 'infinity', NULL)) AS t (status, phase, start, done, hours);
+-- created_at is a finite time: the service levels measure from it
+SELECT pg_temp.try($$INSERT INTO ame_visits (id, customer_id, created_at) VALUES ('d8000000-0000-0000-0000-0000000000fe', 'c8000000-0000-0000-0000-000000000001', 'infinity')$$);
+SELECT pg_temp.try($$UPDATE ame_visits SET created_at = '-infinity' WHERE id = 'd8000000-0000-0000-0000-000000000001'$$);
 -- a duration over what numeric(7,2) holds is the column's own error
 SELECT pg_temp.try($$INSERT INTO ame_visits (customer_id, status, current_phase, actual_start_time, completed_at)
                      VALUES ('c8000000-0000-0000-0000-000000000001', 'completed', 4, '1900-01-01', '2026-01-01')$$);
@@ -288,7 +291,11 @@ INSERT INTO ame_visits (id, customer_id, status, current_phase, actual_start_tim
   ('d8000000-0000-0000-0000-000000000035', 'c8000000-0000-0000-0000-000000000001', 'completed', 4, '2026-02-04 08:00+00', 'infinity', NULL);
 INSERT INTO ame_visit_progress (visit_id, phase, task_name) VALUES
   ('d8000000-0000-0000-0000-000000000030', 1, 'Open on a completed visit');
+INSERT INTO ame_visits (id, customer_id, status, current_phase, actual_start_time, created_at) VALUES
+  ('d8000000-0000-0000-0000-000000000036', 'c8000000-0000-0000-0000-000000000001', 'in_progress', 1, '2026-02-05 08:00+00', 'infinity');
 COMMIT;
+-- the service levels read such rows without an error (no figure for them)
+SELECT service_tier, visits, started_visits FROM service_level_metrics WHERE service_tier = 'GUARDIAN';
 -- a role that is not the owner gives no restore signal (even one that
 -- bypasses row-level security)
 CREATE ROLE ame_wf_other BYPASSRLS;
@@ -308,7 +315,7 @@ WHERE (status = 'scheduled' AND (current_phase <> 1 OR actual_start_time IS NOT 
        OR duration_hours IS DISTINCT FROM CASE WHEN isfinite(completed_at) AND isfinite(actual_start_time)
           THEN round((extract(epoch FROM completed_at - actual_start_time) / 3600)::numeric, 2) END))
    OR (status = 'cancelled' AND (completed_at IS NOT NULL OR duration_hours IS NOT NULL))
-   OR NOT isfinite(actual_start_time) OR NOT isfinite(completed_at)
+   OR NOT isfinite(actual_start_time) OR NOT isfinite(completed_at) OR NOT isfinite(created_at)
 ORDER BY id;
 -- other columns still change; the status still may not
 UPDATE ame_visits SET notes = 'imported from the old system' WHERE id = 'd8000000-0000-0000-0000-000000000030';

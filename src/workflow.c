@@ -118,6 +118,7 @@ typedef struct VisitState
 	AttrNumber	start;
 	AttrNumber	done;
 	AttrNumber	duration;
+	AttrNumber	created;
 	int32		duration_typmod;
 	Oid			tasks_relid;	/* ame_visit_progress, found when needed */
 	Oid			tasks_index;	/* its btree on (visit_id, phase, ...) */
@@ -502,6 +503,7 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 		st->start = ame_required_column(desc, relname, VISIT_FUNC, "actual_start_time", TIMESTAMPTZOID);
 		st->done = ame_required_column(desc, relname, VISIT_FUNC, "completed_at", TIMESTAMPTZOID);
 		st->duration = ame_required_column(desc, relname, VISIT_FUNC, "duration_hours", NUMERICOID);
+		st->created = ame_required_column(desc, relname, VISIT_FUNC, "created_at", TIMESTAMPTZOID);
 		st->duration_typmod = TupleDescAttr(desc, st->duration - 1)->atttypmod;
 		st->fn_oid = fcinfo->flinfo->fn_oid;
 		fcinfo->flinfo->fn_extra = st;
@@ -515,6 +517,43 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 	newslot = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 		trigdata->tg_newslot : trigdata->tg_trigslot;
 	read_visit(newslot, st, &nw);
+
+	/*
+	 * created_at is when the visit was requested: the service levels
+	 * measure from it, so it is a finite time (checked when it is written;
+	 * a restore writes rows as they were)
+	 */
+	{
+		bool		cnull;
+		Datum		created = slot_getattr(newslot, st->created, &cnull);
+
+		bool		written = false;
+
+		if (!cnull && TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(created)))
+		{
+			if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+			{
+				bool		onull;
+				Datum		old_created = slot_getattr(trigdata->tg_trigslot,
+													   st->created, &onull);
+
+				written = ame_datum_changed(old_created, onull, created, false,
+											TupleDescAttr(desc, st->created - 1));
+			}
+			else
+				written = !ame_restore_signalled(rel);
+		}
+		if (written)
+		{
+			id = slot_getattr(newslot, st->id, &isnull);
+			idtext = NULL;
+			refuse(rel, VISIT_RULE,
+				   "The service levels measure a visit's response and resolution from its created_at.",
+				   "Give created_at a finite time, or leave it to its default (now()).",
+				   "visit %s cannot have created_at %s", IDTEXT,
+				   DatumGetCString(DirectFunctionCall1(timestamptz_out, created)));
+		}
+	}
 
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{

@@ -178,7 +178,7 @@ for from in $released; do
 	                         CASE WHEN isfinite(completed_at) AND isfinite(actual_start_time)
           THEN round((extract(epoch FROM completed_at - actual_start_time) / 3600)::numeric, 2) END))
 	                  OR (status = 'cancelled' AND (completed_at IS NOT NULL OR duration_hours IS NOT NULL))
-	                  OR NOT isfinite(actual_start_time) OR NOT isfinite(completed_at)")" \
+	                  OR NOT isfinite(actual_start_time) OR NOT isfinite(completed_at) OR NOT isfinite(created_at)")" \
 	   "3" "they take an UPDATE of their notes, and the docs' query finds exactly them (the sample data breaks no rule)"
 	ok "$(q "$db" "UPDATE ame_visits SET completed_at = actual_start_time + duration_hours * interval '1 hour'
 	               WHERE status = 'completed' AND completed_at IS NULL

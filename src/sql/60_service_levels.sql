@@ -70,16 +70,10 @@ SELECT v.id AS visit_id,
 	   pg_catalog.date_trunc('month', pg_catalog.timezone('UTC', v.created_at))::date
 		   AS month,
 	   v.status,
-	   v.actual_start_time OPERATOR(pg_catalog.-) v.created_at AS response_time,
-	   CASE WHEN v.status OPERATOR(pg_catalog.=) 'completed'
-			THEN v.completed_at OPERATOR(pg_catalog.-) v.created_at END
-		   AS resolution_time,
-	   (v.actual_start_time OPERATOR(pg_catalog.-) v.created_at)
-		   OPERATOR(pg_catalog.<=) sl.response_target AS response_met,
-	   CASE WHEN v.status OPERATOR(pg_catalog.=) 'completed'
-			THEN (v.completed_at OPERATOR(pg_catalog.-) v.created_at)
-				 OPERATOR(pg_catalog.<=) sl.resolution_target END
-		   AS resolution_met,
+	   t.response_time,
+	   t.resolution_time,
+	   t.response_time OPERATOR(pg_catalog.<=) sl.response_target AS response_met,
+	   t.resolution_time OPERATOR(pg_catalog.<=) sl.resolution_target AS resolution_met,
 	   CASE WHEN v.status OPERATOR(pg_catalog.=) 'completed'
 				 AND v.completed_at IS NOT NULL
 			THEN NOT EXISTS (
@@ -91,6 +85,18 @@ SELECT v.id AS visit_id,
 					  (v.completed_at OPERATOR(pg_catalog.+) '720 hours'::interval)) END
 		   AS first_time_fix
 FROM @extschema@.ame_visits v
+	 -- an infinite time (a row from before 1.4) gives no figure, not an
+	 -- error: "cannot subtract infinite timestamps" would fail the view
+	 CROSS JOIN LATERAL (
+		SELECT CASE WHEN pg_catalog.isfinite(v.created_at)
+						 AND pg_catalog.isfinite(v.actual_start_time)
+					THEN v.actual_start_time OPERATOR(pg_catalog.-) v.created_at END
+				   AS response_time,
+			   CASE WHEN v.status OPERATOR(pg_catalog.=) 'completed'
+						 AND pg_catalog.isfinite(v.created_at)
+						 AND pg_catalog.isfinite(v.completed_at)
+					THEN v.completed_at OPERATOR(pg_catalog.-) v.created_at END
+				   AS resolution_time) t
 	 JOIN @extschema@.ame_customers c ON c.id OPERATOR(pg_catalog.=) v.customer_id
 	 LEFT JOIN @extschema@.ame_service_levels sl
 		 ON sl.service_tier OPERATOR(pg_catalog.=) c.service_tier;
