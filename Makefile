@@ -19,6 +19,7 @@ OBJS = \
 	src/rowcompare.o \
 	src/sessions.o \
 	src/timestamps.o \
+	src/workflow.o \
 	src/csv_parser.o \
 	src/import_csv.o
 
@@ -39,9 +40,10 @@ REGRESS_AUDIT = audit audit_history audit_history_rls audit_batch audit_restore 
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
 	import_field_size import_duplicates import_header import_devices \
 	import_file import_privileges import_triggers
-REGRESS = install $(REGRESS_CORE) $(REGRESS_AUDIT) $(REGRESS_SESSIONS) $(REGRESS_IMPORT) uninstall
+REGRESS_WORKFLOW = workflow
+REGRESS = install $(REGRESS_CORE) $(REGRESS_WORKFLOW) $(REGRESS_AUDIT) $(REGRESS_SESSIONS) $(REGRESS_IMPORT) uninstall
 REGRESS_OPTS = --inputdir=. --outputdir=.
-ISOLATION = customer_number session_cleanup audit_chain import_progress
+ISOLATION = customer_number session_cleanup audit_chain import_progress visit_workflow
 ISOLATION_OPTS = --inputdir=. --outputdir=output_iso
 
 # Our code must build cleanly with -Wall -Wextra; PostgreSQL's own headers

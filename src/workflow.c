@@ -1,0 +1,901 @@
+/*-------------------------------------------------------------------------
+ *
+ * workflow.c
+ *	  The visit workflow, enforced for every client: two BEFORE ROW
+ *	  triggers, ame_visit_workflow() on ame_visits and
+ *	  ame_visit_task_workflow() on ame_visit_progress.
+ *
+ * Status:  scheduled -> in_progress -> completed, and scheduled |
+ * in_progress -> cancelled; nothing leaves completed or cancelled, whose
+ * workflow columns (status, current_phase, actual_start_time,
+ * completed_at, duration_hours) are frozen.  Entering in_progress stamps
+ * actual_start_time, entering completed stamps completed_at (each unless
+ * the UPDATE gives one) and derives duration_hours from the two.
+ *
+ * Phase:  forward one step at a time, only while in_progress, only when
+ * every task of the phase being left is completed; completing the visit
+ * needs phase 4 with its tasks done.  A phase without tasks counts as done.
+ *
+ * INSERT may create a visit in any status whose columns agree with it
+ * (historical data): see visit_inconsistency().  An UPDATE that touches no
+ * workflow column is not checked at all, so that a row written before
+ * these rules (an old completed visit without completed_at) can still
+ * have its notes edited; such a row may be repaired by an UPDATE that
+ * keeps its status and makes it consistent.
+ *
+ * Tasks:  an open task can be added (or reopened) only in the current or
+ * a later phase of a visit that is not closed; a task can be completed
+ * only while its visit is in_progress, in its current phase or an earlier
+ * one.  A task inserted already completed is history: it may be recorded
+ * for a started visit's current or an earlier phase.
+ *
+ * Concurrency.  The task trigger reads the visit with FOR SHARE, the
+ * visit's UPDATE holds FOR NO KEY UPDATE: whichever comes second waits
+ * for the first to end, then sees its outcome (a task trigger re-reads the
+ * visit's newest version; the phase check reads the tasks with a snapshot
+ * taken after the visit row was locked).  So a phase is never left with
+ * an open task that a concurrent transaction added.
+ *
+ * Reads made for the checks bypass row-level security (the tasks by a
+ * direct index scan, the visit as the extension's owner): a rule must not
+ * depend on what the caller can see.  Only counts reach the caller.
+ *
+ * A session restoring a dump (ame_restore_signalled()) inserts rows as
+ * they were: a database made before these rules may hold rows that break
+ * them.  UPDATEs are always checked.
+ *
+ * A refused change raises 23514 (check_violation) with the constraint
+ * name ame_visit_workflow or ame_visit_task_workflow: the message names
+ * the current and the requested value, the hint lists what is allowed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "ame.h"
+
+#define VISIT_FUNC		"ame_visit_workflow"
+#define TASK_FUNC		"ame_visit_task_workflow"
+#define VISIT_RULE		"ame_visit_workflow"
+#define TASK_RULE		"ame_visit_task_workflow"
+#define LAST_PHASE		4
+
+typedef enum VisitStatus
+{
+	VS_SCHEDULED,
+	VS_IN_PROGRESS,
+	VS_COMPLETED,
+	VS_CANCELLED,
+	VS_UNKNOWN
+} VisitStatus;
+
+static const char *const status_names[] = {
+	"scheduled", "in_progress", "completed", "cancelled"
+};
+
+/* the columns of a visit the rules read, as one row's values */
+typedef struct VisitRow
+{
+	VisitStatus status;
+	const char *status_text;	/* as given (for messages) */
+	int32		phase;
+	bool		start_null;
+	TimestampTz start;
+	bool		done_null;
+	TimestampTz done;
+	bool		duration_null;
+	Datum		duration;
+} VisitRow;
+
+/* per-statement state of ame_visit_workflow(), kept in fn_extra */
+typedef struct VisitState
+{
+	Oid			relid;
+	AttrNumber	id;
+	AttrNumber	status;
+	AttrNumber	phase;
+	AttrNumber	start;
+	AttrNumber	done;
+	AttrNumber	duration;
+	int32		duration_typmod;
+	Oid			tasks_relid;	/* ame_visit_progress, found when needed */
+	Oid			tasks_index;	/* its btree on (visit_id, phase, ...) */
+	AttrNumber	task_visit;		/* visit_id in ame_visit_progress */
+	AttrNumber	task_phase;		/* phase in ame_visit_progress */
+	AttrNumber	task_completed; /* is_completed in ame_visit_progress */
+} VisitState;
+
+/* per-statement state of ame_visit_task_workflow() */
+typedef struct TaskState
+{
+	Oid			relid;
+	AttrNumber	visit_id;
+	AttrNumber	phase;
+	AttrNumber	completed;
+	Oid			visits_relid;	/* ame_visits in the extension's schema */
+} TaskState;
+
+/* the plan that reads and share-locks a visit; kept for the backend */
+static SPIPlanPtr visit_lock_plan = NULL;
+static Oid	visit_lock_relid = InvalidOid;
+
+PG_FUNCTION_INFO_V1(ame_visit_workflow);
+PG_FUNCTION_INFO_V1(ame_visit_task_workflow);
+
+static VisitStatus
+parse_status(Datum value, bool isnull, const char **text_out)
+{
+	char	   *s;
+	size_t		i;
+
+	if (isnull)
+	{
+		*text_out = "NULL";
+		return VS_UNKNOWN;
+	}
+	s = TextDatumGetCString(value);
+	*text_out = s;
+	for (i = 0; i < lengthof(status_names); i++)
+		if (strcmp(s, status_names[i]) == 0)
+			return (VisitStatus) i;
+	return VS_UNKNOWN;
+}
+
+static const char *
+allowed_next(VisitStatus s)
+{
+	switch (s)
+	{
+		case VS_SCHEDULED:
+			return "From \"scheduled\" a visit can go to \"in_progress\" or \"cancelled\".";
+		case VS_IN_PROGRESS:
+			return "From \"in_progress\" a visit can go to \"completed\" (at phase 4, its tasks done) or \"cancelled\".";
+		default:
+			return "A completed or cancelled visit is closed: its status, phase, times and duration no longer change; its other columns (notes, say) still can.";
+	}
+}
+
+static void
+read_visit(HeapTuple tuple, TupleDesc desc, const VisitState *st, VisitRow *row)
+{
+	bool		isnull;
+	Datum		d;
+
+	d = heap_getattr(tuple, st->status, desc, &isnull);
+	row->status = parse_status(d, isnull, &row->status_text);
+	d = heap_getattr(tuple, st->phase, desc, &isnull);
+	row->phase = isnull ? 0 : DatumGetInt32(d);
+	d = heap_getattr(tuple, st->start, desc, &row->start_null);
+	row->start = row->start_null ? 0 : DatumGetTimestampTz(d);
+	d = heap_getattr(tuple, st->done, desc, &row->done_null);
+	row->done = row->done_null ? 0 : DatumGetTimestampTz(d);
+	row->duration = heap_getattr(tuple, st->duration, desc, &row->duration_null);
+}
+
+/*
+ * derived_duration
+ *		round((completed_at - actual_start_time) in hours, 2), coerced to
+ *		the column's typmod (numeric(7,2): an overflow is 22003).
+ */
+static Datum
+derived_duration(const VisitRow *row, int32 typmod)
+{
+	Datum		micros = NumericGetDatum(int64_to_numeric(row->done - row->start));
+	Datum		hours;
+
+	hours = DirectFunctionCall2(numeric_div, micros,
+								NumericGetDatum(int64_to_numeric(USECS_PER_HOUR)));
+	hours = DirectFunctionCall2(numeric_round, hours, Int32GetDatum(2));
+	if (typmod >= 0)
+		hours = DirectFunctionCall2(numeric, hours, Int32GetDatum(typmod));
+	return hours;
+}
+
+/*
+ * visit_inconsistency
+ *		NULL when the row's columns agree with its status, else what is
+ *		wrong (for errdetail).  duration_hours of a completed visit is
+ *		checked by the caller, which derives it.
+ */
+static const char *
+visit_inconsistency(const VisitRow *row)
+{
+	switch (row->status)
+	{
+		case VS_SCHEDULED:
+			if (row->phase != 1)
+				return "A scheduled visit is at phase 1.";
+			if (!row->start_null || !row->done_null)
+				return "A scheduled visit has neither actual_start_time nor completed_at.";
+			if (!row->duration_null)
+				return "Only a completed visit has duration_hours.";
+			return NULL;
+		case VS_IN_PROGRESS:
+			if (row->start_null)
+				return "A visit in progress has an actual_start_time.";
+			if (!row->done_null)
+				return "A visit in progress has no completed_at.";
+			if (!row->duration_null)
+				return "Only a completed visit has duration_hours.";
+			return NULL;
+		case VS_COMPLETED:
+			if (row->phase != LAST_PHASE)
+				return "A completed visit is at phase 4.";
+			if (row->start_null || row->done_null)
+				return "A completed visit has both actual_start_time and completed_at.";
+			return NULL;
+		case VS_CANCELLED:
+			if (!row->done_null)
+				return "A cancelled visit has no completed_at.";
+			if (!row->duration_null)
+				return "Only a completed visit has duration_hours.";
+			return NULL;
+		default:
+			return "The status is one of \"scheduled\", \"in_progress\", \"completed\" and \"cancelled\".";
+	}
+}
+
+pg_noreturn static void refuse(Relation rel, const char *rule, const char *detail,
+							 const char *hint, const char *fmt,...) pg_attribute_printf(5, 6);
+
+static void
+refuse(Relation rel, const char *rule, const char *detail, const char *hint,
+	   const char *fmt,...)
+{
+	char		buf[512];
+	va_list		args;
+
+	va_start(args, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, args);
+	va_end(args);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg_internal("%s", buf),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 errtableconstraint(rel, rule)));
+	pg_unreachable();
+}
+
+/*
+ * find_tasks
+ *		ame_visit_progress of the extension's schema, its btree whose first
+ *		two columns are (visit_id, phase), and its is_completed column.
+ */
+static void
+find_tasks(VisitState *st, Oid nsp)
+{
+	Relation	tasks;
+	List	   *indexes;
+	ListCell   *lc;
+	TupleDesc	desc;
+	AttrNumber	visit_col;
+	AttrNumber	phase_col;
+
+	st->tasks_relid = get_relname_relid("ame_visit_progress", nsp);
+	if (!OidIsValid(st->tasks_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation \"%s.ame_visit_progress\" does not exist",
+						get_namespace_name(nsp)),
+				 errhint("Reinstall the extension with DROP EXTENSION ame and CREATE EXTENSION ame.")));
+
+	tasks = table_open(st->tasks_relid, AccessShareLock);
+	desc = RelationGetDescr(tasks);
+	visit_col = ame_required_column(desc, "ame_visit_progress", VISIT_FUNC,
+									"visit_id", UUIDOID);
+	phase_col = ame_required_column(desc, "ame_visit_progress", VISIT_FUNC,
+									"phase", INT4OID);
+	st->task_visit = visit_col;
+	st->task_phase = phase_col;
+	st->task_completed = ame_required_column(desc, "ame_visit_progress",
+											 VISIT_FUNC, "is_completed",
+											 BOOLOID);
+	st->tasks_index = InvalidOid;
+	indexes = RelationGetIndexList(tasks);
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		Relation	index = index_open(indexoid, AccessShareLock);
+		Form_pg_index form = index->rd_index;
+		bool		fits;
+
+		fits = index->rd_rel->relam == BTREE_AM_OID &&
+			form->indisvalid &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			form->indnkeyatts >= 2 &&
+			form->indkey.values[0] == visit_col &&
+			form->indkey.values[1] == phase_col;
+		index_close(index, AccessShareLock);
+		if (fits)
+		{
+			st->tasks_index = indexoid;
+			break;
+		}
+	}
+	list_free(indexes);
+	table_close(tasks, AccessShareLock);
+
+	if (!OidIsValid(st->tasks_index))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation \"ame_visit_progress\" has no btree index on (visit_id, phase)"),
+				 errhint("Reinstall the extension with DROP EXTENSION ame and CREATE EXTENSION ame.")));
+}
+
+/*
+ * open_tasks
+ *		How many tasks of the visit's phase are not completed.  Read with a
+ *		snapshot taken now, after the visit's row was locked by the UPDATE
+ *		that fires this trigger: every task a concurrent transaction added
+ *		or reopened (which it did holding a share lock on the visit) is
+ *		committed by then and seen.  Bypasses row-level security.
+ */
+static int64
+open_tasks(VisitState *st, Oid nsp, Datum visit_id, int32 phase)
+{
+	Relation	tasks;
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	Snapshot	snapshot;
+	HeapTuple	tuple;
+	int64		n = 0;
+
+	if (!OidIsValid(st->tasks_relid))
+		find_tasks(st, nsp);
+
+	tasks = table_open(st->tasks_relid, AccessShareLock);
+	/* systable_beginscan takes the table's column numbers */
+	ScanKeyInit(&keys[0], st->task_visit, BTEqualStrategyNumber, F_UUID_EQ,
+				visit_id);
+	ScanKeyInit(&keys[1], st->task_phase, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(phase));
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(tasks, st->tasks_index, true, snapshot, 2, keys);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		done = heap_getattr(tuple, st->task_completed,
+										RelationGetDescr(tasks), &isnull);
+
+		CHECK_FOR_INTERRUPTS();
+		if (isnull || !DatumGetBool(done))
+			n++;
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(tasks, AccessShareLock);
+	return n;
+}
+
+/*
+ * require_tasks_done
+ *		Refuse to leave the phase (to to_phase; 0: to complete the visit)
+ *		while it has open tasks.
+ */
+static void
+require_tasks_done(Relation rel, VisitState *st, Oid nsp, Datum visit_id,
+				   const char *idtext, int32 phase, int32 to_phase)
+{
+	int64		n = open_tasks(st, nsp, visit_id, phase);
+	char		what[64];
+
+	if (n == 0)
+		return;
+	if (to_phase > 0)
+		snprintf(what, sizeof(what), " from phase %d to phase %d", phase, to_phase);
+	else
+		what[0] = '\0';
+	refuse(rel, VISIT_RULE, NULL,
+		   "Complete the tasks of the phase first (ame_complete_task), or remove the ones that are not needed.",
+		   "cannot %s visit %s%s: " INT64_FORMAT " task%s of phase %d %s not completed",
+		   to_phase > 0 ? "move" : "complete", idtext, what,
+		   n, n == 1 ? "" : "s", phase, n == 1 ? "is" : "are");
+}
+
+/*
+ * ame_visit_workflow() RETURNS trigger
+ *		BEFORE INSERT OR UPDATE FOR EACH ROW on ame_visits.
+ */
+Datum
+ame_visit_workflow(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata;
+	Relation	rel;
+	TupleDesc	desc;
+	VisitState *st;
+	HeapTuple	newtuple;
+	VisitRow	nw;
+	VisitRow	old;
+	Datum		id;
+	bool		isnull;
+	char	   *idtext;
+	const char *wrong;
+	Oid			nsp;
+	int			ncols = 0;
+	int			cols[3];
+	Datum		vals[3];
+	bool		nulls[3] = {false, false, false};
+	bool		derive = false;
+
+	ame_check_trigger(fcinfo, VISIT_FUNC, AME_TRIG_BEFORE,
+					  AME_TRIG_INSERT | AME_TRIG_UPDATE);
+	trigdata = (TriggerData *) fcinfo->context;
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+
+	st = (VisitState *) fcinfo->flinfo->fn_extra;
+	if (st == NULL || st->relid != RelationGetRelid(rel))
+	{
+		const char *relname = RelationGetRelationName(rel);
+
+		st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(VisitState));
+		st->relid = RelationGetRelid(rel);
+		st->id = ame_required_column(desc, relname, VISIT_FUNC, "id", UUIDOID);
+		st->status = ame_required_column(desc, relname, VISIT_FUNC, "status", TEXTOID);
+		st->phase = ame_required_column(desc, relname, VISIT_FUNC, "current_phase", INT4OID);
+		st->start = ame_required_column(desc, relname, VISIT_FUNC, "actual_start_time", TIMESTAMPTZOID);
+		st->done = ame_required_column(desc, relname, VISIT_FUNC, "completed_at", TIMESTAMPTZOID);
+		st->duration = ame_required_column(desc, relname, VISIT_FUNC, "duration_hours", NUMERICOID);
+		st->duration_typmod = TupleDescAttr(desc, st->duration - 1)->atttypmod;
+		fcinfo->flinfo->fn_extra = st;
+	}
+
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		newtuple = trigdata->tg_newtuple;
+	else
+		newtuple = trigdata->tg_trigtuple;
+	read_visit(newtuple, desc, st, &nw);
+
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		HeapTuple	oldtuple = trigdata->tg_trigtuple;
+		bool		changed = false;
+		AttrNumber	watched[5];
+		int			i;
+
+		/* an UPDATE that leaves every workflow column as it was passes */
+		watched[0] = st->status;
+		watched[1] = st->phase;
+		watched[2] = st->start;
+		watched[3] = st->done;
+		watched[4] = st->duration;
+		for (i = 0; i < 5 && !changed; i++)
+		{
+			bool		on;
+			bool		nn;
+			Datum		ov = heap_getattr(oldtuple, watched[i], desc, &on);
+			Datum		nv = heap_getattr(newtuple, watched[i], desc, &nn);
+
+			changed = ame_datum_changed(ov, on, nv, nn,
+										TupleDescAttr(desc, watched[i] - 1));
+		}
+		if (!changed)
+			return PointerGetDatum(newtuple);
+		read_visit(oldtuple, desc, st, &old);
+	}
+	else if (ame_restore_signalled(rel))
+		return PointerGetDatum(newtuple);	/* a restore: rows as they were */
+
+	id = heap_getattr(newtuple, st->id, desc, &isnull);
+	idtext = isnull ? "(no id)" :
+		DatumGetCString(DirectFunctionCall1(uuid_out, id));
+	nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+
+	if (nw.status == VS_UNKNOWN)
+		refuse(rel, VISIT_RULE, NULL,
+			   "A visit's status is \"scheduled\", \"in_progress\", \"completed\" or \"cancelled\".",
+			   "visit %s cannot have status \"%s\"", idtext, nw.status_text);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		derive = nw.status == VS_COMPLETED;
+		wrong = visit_inconsistency(&nw);
+		if (wrong != NULL)
+			refuse(rel, VISIT_RULE, wrong,
+				   "Create the visit as \"scheduled\" and move it through the workflow, or give every column its status needs.",
+				   "visit %s cannot be created as \"%s\" with these columns",
+				   idtext, nw.status_text);
+	}
+	else if (old.status == VS_COMPLETED || old.status == VS_CANCELLED ||
+			 old.status == VS_UNKNOWN)
+	{
+		/*
+		 * Closed.  The one change allowed: a row that broke the rules
+		 * before they existed, made consistent in place.
+		 */
+		bool		repair = nw.status == old.status &&
+			visit_inconsistency(&old) != NULL;
+
+		if (nw.status != old.status)
+			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
+				   "cannot change the status of visit %s from \"%s\" to \"%s\"",
+				   idtext, old.status_text, nw.status_text);
+		if (!repair)
+		{
+			if (nw.phase != old.phase)
+				refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
+					   "cannot change current_phase of visit %s from %d to %d: the visit is \"%s\"",
+					   idtext, old.phase, nw.phase, old.status_text);
+			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
+				   "cannot change the times or duration of visit %s: the visit is \"%s\"",
+				   idtext, old.status_text);
+		}
+		derive = nw.status == VS_COMPLETED;
+		wrong = visit_inconsistency(&nw);
+		if (wrong != NULL)
+			refuse(rel, VISIT_RULE, wrong,
+				   "A closed visit that breaks the workflow's rules can only be made consistent.",
+				   "visit %s stays \"%s\" but its columns do not agree with it",
+				   idtext, old.status_text);
+	}
+	else
+	{
+		/* open: scheduled or in_progress */
+		if (nw.status != old.status)
+		{
+			bool		allowed =
+				(old.status == VS_SCHEDULED &&
+				 (nw.status == VS_IN_PROGRESS || nw.status == VS_CANCELLED)) ||
+				(old.status == VS_IN_PROGRESS &&
+				 (nw.status == VS_COMPLETED || nw.status == VS_CANCELLED));
+
+			if (!allowed)
+				refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
+					   "cannot change the status of visit %s from \"%s\" to \"%s\"",
+					   idtext, old.status_text, nw.status_text);
+		}
+
+		if (nw.phase != old.phase)
+		{
+			if (old.status != VS_IN_PROGRESS)
+				refuse(rel, VISIT_RULE, NULL,
+					   "The phase moves only while the visit is \"in_progress\": start the visit first.",
+					   "cannot change current_phase of visit %s from %d to %d while it is \"%s\"",
+					   idtext, old.phase, nw.phase, old.status_text);
+			if (nw.status != VS_IN_PROGRESS)
+				refuse(rel, VISIT_RULE, NULL,
+					   "Change the phase and the status in separate steps.",
+					   "cannot change current_phase of visit %s from %d to %d and its status from \"%s\" to \"%s\" at once",
+					   idtext, old.phase, nw.phase, old.status_text, nw.status_text);
+			if (old.phase >= LAST_PHASE && nw.phase > old.phase)
+				refuse(rel, VISIT_RULE, NULL,
+					   "Phase 4 is the last: complete the visit (status \"completed\") instead.",
+					   "cannot move visit %s from phase %d to phase %d",
+					   idtext, old.phase, nw.phase);
+			if (nw.phase != old.phase + 1)
+			{
+				char		hint[128];
+
+				snprintf(hint, sizeof(hint),
+						 "A visit moves forward one phase at a time: from phase %d only to phase %d.",
+						 old.phase, old.phase + 1);
+				refuse(rel, VISIT_RULE, NULL, hint,
+					   "cannot move visit %s from phase %d to phase %d",
+					   idtext, old.phase, nw.phase);
+			}
+			require_tasks_done(rel, st, nsp, id, idtext, old.phase, nw.phase);
+		}
+
+		if (nw.status == VS_IN_PROGRESS && old.status == VS_SCHEDULED &&
+			nw.start_null)
+		{
+			nw.start = GetCurrentTransactionStartTimestamp();
+			nw.start_null = false;
+			cols[ncols] = st->start;
+			vals[ncols++] = TimestampTzGetDatum(nw.start);
+		}
+
+		if (nw.status == VS_COMPLETED)
+		{
+			if (nw.phase != LAST_PHASE)
+				refuse(rel, VISIT_RULE, NULL,
+					   "A visit is completed from phase 4 with its tasks done: advance it first (ame_advance_phase).",
+					   "cannot change the status of visit %s from \"%s\" to \"completed\" at phase %d",
+					   idtext, old.status_text, nw.phase);
+			require_tasks_done(rel, st, nsp, id, idtext, LAST_PHASE, 0);
+			if (nw.done_null)
+			{
+				nw.done = GetCurrentTransactionStartTimestamp();
+				nw.done_null = false;
+				cols[ncols] = st->done;
+				vals[ncols++] = TimestampTzGetDatum(nw.done);
+			}
+			derive = true;
+		}
+
+		wrong = visit_inconsistency(&nw);
+		if (wrong != NULL && nw.status == old.status)
+			refuse(rel, VISIT_RULE, wrong,
+				   "Change the columns together with the status they belong to.",
+				   "visit %s stays \"%s\" but its columns would not agree with it",
+				   idtext, nw.status_text);
+		if (wrong != NULL)
+			refuse(rel, VISIT_RULE, wrong, allowed_next(old.status),
+				   "visit %s cannot become \"%s\" with these columns",
+				   idtext, nw.status_text);
+	}
+
+	/*
+	 * A visit being completed, created completed, or repaired as completed
+	 * (its times are both there: checked above) gets the derived duration;
+	 * a duration given with it must be that one.
+	 */
+	if (derive)
+	{
+		Datum		derived = derived_duration(&nw, st->duration_typmod);
+
+		if (!nw.duration_null &&
+			!DatumGetBool(DirectFunctionCall2(numeric_eq, nw.duration, derived)))
+			refuse(rel, VISIT_RULE,
+				   "duration_hours is derived from actual_start_time and completed_at.",
+				   "Leave duration_hours out, or give the times it follows from.",
+				   "visit %s cannot be completed with duration_hours %s: its times give %s",
+				   idtext,
+				   DatumGetCString(DirectFunctionCall1(numeric_out, nw.duration)),
+				   DatumGetCString(DirectFunctionCall1(numeric_out, derived)));
+		if (nw.duration_null)
+		{
+			cols[ncols] = st->duration;
+			vals[ncols++] = derived;
+		}
+	}
+
+	if (ncols == 0)
+		return PointerGetDatum(newtuple);
+	return PointerGetDatum(heap_modify_tuple_by_cols(newtuple, desc, ncols,
+													 cols, vals, nulls));
+}
+
+/*
+ * lock_visit
+ *		The newest version of the visit, share-locked until the end of the
+ *		transaction, read as the extension's owner (no row-level security):
+ *		false when there is none (the foreign key then refuses the row).
+ */
+static bool
+lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
+		   const char **status_text, int32 *phase)
+{
+	Oid			owner = ame_extension_owner();
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		args[1];
+	int			rc;
+	bool		found = false;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (visit_lock_plan == NULL || visit_lock_relid != st->visits_relid ||
+		!SPI_plan_is_valid(visit_lock_plan))
+	{
+		char	   *sql;
+		SPIPlanPtr	plan;
+
+		if (visit_lock_plan != NULL)
+		{
+			SPI_freeplan(visit_lock_plan);
+			visit_lock_plan = NULL;
+		}
+		sql = psprintf("SELECT v.status, v.current_phase FROM ONLY %s v"
+					   " WHERE v.id OPERATOR(pg_catalog.=) $1 FOR SHARE OF v",
+					   quote_qualified_identifier(get_namespace_name(get_rel_namespace(st->visits_relid)),
+												  get_rel_name(st->visits_relid)));
+		plan = SPI_prepare(sql, 1, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		visit_lock_plan = plan;
+		visit_lock_relid = st->visits_relid;
+	}
+
+	args[0] = visit_id;
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	/* an error restores the user with the (sub)transaction's abort */
+	rc = SPI_execute_plan(visit_lock_plan, args, NULL, false, 1);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d;
+		MemoryContext oldcxt;
+		const char *txt;
+
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		oldcxt = MemoryContextSwitchTo(CurTransactionContext);
+		*status = parse_status(d, isnull, &txt);
+		*status_text = pstrdup(txt);
+		MemoryContextSwitchTo(oldcxt);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		*phase = isnull ? 0 : DatumGetInt32(d);
+		found = true;
+	}
+	SPI_finish();
+	return found;
+}
+
+/*
+ * ame_visit_task_workflow() RETURNS trigger
+ *		BEFORE INSERT OR UPDATE FOR EACH ROW on ame_visit_progress.
+ */
+Datum
+ame_visit_task_workflow(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata;
+	Relation	rel;
+	TupleDesc	desc;
+	TaskState  *st;
+	HeapTuple	newtuple;
+	Datum		visit_id;
+	bool		visit_null;
+	int32		phase;
+	bool		completed;
+	bool		isnull;
+	bool		was_completed = false;
+	bool		moved = true;
+	VisitStatus vstatus;
+	const char *vstatus_text;
+	int32		vphase;
+	char	   *vid;
+
+	ame_check_trigger(fcinfo, TASK_FUNC, AME_TRIG_BEFORE,
+					  AME_TRIG_INSERT | AME_TRIG_UPDATE);
+	trigdata = (TriggerData *) fcinfo->context;
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+
+	st = (TaskState *) fcinfo->flinfo->fn_extra;
+	if (st == NULL || st->relid != RelationGetRelid(rel))
+	{
+		const char *relname = RelationGetRelationName(rel);
+		Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+
+		st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TaskState));
+		st->relid = RelationGetRelid(rel);
+		st->visit_id = ame_required_column(desc, relname, TASK_FUNC, "visit_id", UUIDOID);
+		st->phase = ame_required_column(desc, relname, TASK_FUNC, "phase", INT4OID);
+		st->completed = ame_required_column(desc, relname, TASK_FUNC, "is_completed", BOOLOID);
+		st->visits_relid = get_relname_relid("ame_visits", nsp);
+		if (!OidIsValid(st->visits_relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("relation \"%s.ame_visits\" does not exist",
+							get_namespace_name(nsp)),
+					 errhint("Reinstall the extension with DROP EXTENSION ame and CREATE EXTENSION ame.")));
+		fcinfo->flinfo->fn_extra = st;
+	}
+
+	newtuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	visit_id = heap_getattr(newtuple, st->visit_id, desc, &visit_null);
+	phase = DatumGetInt32(heap_getattr(newtuple, st->phase, desc, &isnull));
+	if (isnull)
+		phase = 0;
+	completed = DatumGetBool(heap_getattr(newtuple, st->completed, desc, &isnull));
+	if (isnull)
+		completed = false;
+	if (visit_null)
+		return PointerGetDatum(newtuple);	/* NOT NULL refuses it */
+
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		HeapTuple	oldtuple = trigdata->tg_trigtuple;
+		bool		on;
+		Datum		ov;
+
+		ov = heap_getattr(oldtuple, st->completed, desc, &on);
+		was_completed = !on && DatumGetBool(ov);
+		moved = false;
+		ov = heap_getattr(oldtuple, st->visit_id, desc, &on);
+		if (on || ame_datum_changed(ov, on, visit_id, false,
+									TupleDescAttr(desc, st->visit_id - 1)))
+			moved = true;
+		ov = heap_getattr(oldtuple, st->phase, desc, &on);
+		if (on || DatumGetInt32(ov) != phase)
+			moved = true;
+		/* notes, completed_at of a done task, ...: not the workflow's */
+		if (!moved && was_completed == completed)
+			return PointerGetDatum(newtuple);
+	}
+	else if (ame_restore_signalled(rel))
+		return PointerGetDatum(newtuple);
+
+	if (!lock_visit(st, visit_id, &vstatus, &vstatus_text, &vphase))
+		return PointerGetDatum(newtuple);	/* the foreign key refuses it */
+	vid = DatumGetCString(DirectFunctionCall1(uuid_out, visit_id));
+
+	if (!completed)
+	{
+		/* an open task: added, moved or reopened */
+		const char *doing = moved ? "add an open task to" : "reopen a task of";
+
+		if (vstatus != VS_SCHEDULED && vstatus != VS_IN_PROGRESS)
+			refuse(rel, TASK_RULE, NULL,
+				   "Tasks are added or reopened only on a visit that is \"scheduled\" or \"in_progress\".",
+				   "cannot %s phase %d of visit %s: the visit is \"%s\"",
+				   doing, phase, vid, vstatus_text);
+		if (phase < vphase)
+		{
+			char		hint[160];
+
+			snprintf(hint, sizeof(hint),
+					 "Tasks are added or reopened only in the visit's current phase (%d) or a later one.",
+					 vphase);
+			refuse(rel, TASK_RULE, NULL, hint,
+				   "cannot %s phase %d of visit %s: the visit is at phase %d",
+				   doing, phase, vid, vphase);
+		}
+	}
+	else if (!was_completed && !moved)
+	{
+		/* completing a task */
+		if (vstatus != VS_IN_PROGRESS)
+			refuse(rel, TASK_RULE, NULL,
+				   "A task is completed while its visit is \"in_progress\".",
+				   "cannot complete a task of phase %d of visit %s: the visit is \"%s\"",
+				   phase, vid, vstatus_text);
+		if (phase > vphase)
+		{
+			char		hint[160];
+
+			snprintf(hint, sizeof(hint),
+					 "Complete the tasks of the current phase (%d) and advance the visit first.",
+					 vphase);
+			refuse(rel, TASK_RULE, NULL, hint,
+				   "cannot complete a task of phase %d of visit %s: the visit is at phase %d",
+				   phase, vid, vphase);
+		}
+	}
+	else
+	{
+		/* a task recorded as done: history of a started visit */
+		if (vstatus == VS_SCHEDULED)
+			refuse(rel, TASK_RULE, NULL,
+				   "A visit that has not started has no completed tasks: add the task open.",
+				   "cannot record a completed task of phase %d of visit %s: the visit is \"scheduled\"",
+				   phase, vid);
+		if (phase > vphase)
+		{
+			char		hint[160];
+
+			snprintf(hint, sizeof(hint),
+					 "A completed task belongs to the visit's current phase (%d) or an earlier one.",
+					 vphase);
+			refuse(rel, TASK_RULE, NULL, hint,
+				   "cannot record a completed task of phase %d of visit %s: the visit is at phase %d",
+				   phase, vid, vphase);
+		}
+	}
+
+	return PointerGetDatum(newtuple);
+}
