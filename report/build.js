@@ -113,8 +113,8 @@ h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
 section { margin: 1.5rem 0 2rem; }
 h2 { font-size: 1.15rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
 .pair { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
-.chart { position: relative; flex: 1 1 480px; max-width: 640px; height: 320px; }
-.numbers { flex: 1 1 420px; overflow-x: auto; max-height: 360px; overflow-y: auto; }
+.chart { position: relative; flex: 1 1 440px; max-width: 560px; height: 320px; }
+.numbers { flex: 1 1 420px; min-width: 0; overflow-x: auto; max-height: 360px; overflow-y: auto; }
 table { border-collapse: collapse; font-size: 0.8rem; }
 caption { text-align: left; font-family: monospace; color: #555; padding-bottom: 0.2rem; }
 th, td { border: 1px solid #ddd; padding: 0.15rem 0.45rem; text-align: right; white-space: nowrap; }
@@ -190,6 +190,11 @@ ${lib}
 			},
 			options: {
 				scales: {
+					// long names are cut on the axis (the table has them whole)
+					x: { ticks: { callback: function (value) {
+						var label = String(this.getLabelForValue(value));
+						return label.length > 24 ? label.slice(0, 23) + '\u2026' : label;
+					} } },
 					y: { beginAtZero: true, title: { display: true, text: 'visits' } },
 					y1: { position: 'right', min: 0, max: 100, grid: { drawOnChartArea: false }, title: { display: true, text: '%' } }
 				}

@@ -63,7 +63,7 @@ ok "$(grep -oi '</script' "$page" | wc -l) $(grep -ci '<b id=pwned' "$page")" "3
 chromium_run() {
 	local url=$1; shift
 	chromium --headless $([ "$(id -u)" -eq 0 ] && echo --no-sandbox) --disable-gpu \
-		--user-data-dir="$logdir/chromium-profile" --hide-scrollbars --window-size=1400,2000 \
+		--user-data-dir="$logdir/chromium-profile" --hide-scrollbars --window-size=1600,2000 \
 		--virtual-time-budget=10000 "$@" "file://$url" 2>>"$logdir/chromium.log"
 }
 # what the charts hold, from a DOM dump (a text node: &lt; &gt; &amp; &nbsp;)
