@@ -10,7 +10,7 @@ bash scripts/setup.sh
 exec 9>/tmp/ame-bench.lock
 flock 9
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(normalize audit sessions import audit_scale)
+[ ${#names[@]} -gt 0 ] || names=(normalize audit sessions import audit_scale workflow)
 for name in "${names[@]}"; do
 	echo "== bench/$name"
 	pg_virtualenv -t -o shared_buffers=1GB -o max_wal_size=8GB -o wal_level=logical \

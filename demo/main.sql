@@ -33,6 +33,61 @@ SELECT count(*) AS customers_still FROM ame_customers;
 SELECT status, current_phase, count(*) AS visits
 FROM ame_visits GROUP BY 1, 2 ORDER BY 1, 2;
 
+\echo '== visit workflow: a technician walks one visit through its four phases (docs/workflow.md)'
+-- the app connects as a role of its own and names the technician by the
+-- JWT claim, as under Supabase; row-level security limits it to their visits
+CREATE ROLE demo_tech;
+GRANT SELECT, UPDATE ON ame_visits TO demo_tech;
+GRANT SELECT, INSERT, UPDATE ON ame_visit_progress TO demo_tech;
+SELECT v.id AS visit FROM ame_visits v JOIN ame_technicians t ON t.id = v.technician_id
+WHERE t.user_id = '00000000-0000-4000-8000-000000000001' AND v.status = 'scheduled'
+ORDER BY v.scheduled_date, v.id LIMIT 1 \gset
+SET ROLE demo_tech;
+SET request.jwt.claims = '{"sub": "00000000-0000-4000-8000-000000000001", "role": "authenticated"}';
+INSERT INTO ame_visit_progress (visit_id, phase, task_name)
+VALUES (:'visit', 1, 'Review alarms and trends'), (:'visit', 1, 'Back up controller databases'),
+       (:'visit', 2, 'Inspect field devices'), (:'visit', 3, 'Calibrate sensors'),
+       (:'visit', 4, 'Walk-through with customer');
+-- the app sends when the technician arrived (it syncs when back online)
+UPDATE ame_visits SET status = 'in_progress', actual_start_time = now() - interval '2 hours 30 minutes'
+WHERE id = :'visit';
+\echo '-- the shortcut is refused, and the visit is as it was'
+\set ON_ERROR_STOP off
+\set SHOW_CONTEXT never
+UPDATE ame_visits SET status = 'completed' WHERE id = :'visit';
+SELECT ame_advance_phase(:'visit');
+\set ON_ERROR_STOP on
+\set SHOW_CONTEXT errors
+SELECT status, current_phase, actual_start_time IS NOT NULL AS started FROM ame_visits WHERE id = :'visit';
+\echo '-- what the technician can do next'
+SELECT action, allowed, reason,
+       (SELECT task_name FROM ame_visit_progress p WHERE p.id = s.task_id) AS task
+FROM ame_visit_next_steps(:'visit') s;
+\echo '-- each phase: its tasks done, then the next phase'
+SELECT p.phase, string_agg(p.task_name, ', ' ORDER BY p.task_name) AS tasks_completed
+FROM ame_visit_progress p, LATERAL ame_complete_task(p.id, 'done on site') c
+WHERE p.visit_id = :'visit' AND p.phase = 1 GROUP BY p.phase;
+SELECT ame_advance_phase(:'visit') AS now_at_phase;
+SELECT p.phase, string_agg(p.task_name, ', ' ORDER BY p.task_name) AS tasks_completed
+FROM ame_visit_progress p, LATERAL ame_complete_task(p.id, 'done on site') c
+WHERE p.visit_id = :'visit' AND p.phase = 2 GROUP BY p.phase;
+SELECT ame_advance_phase(:'visit') AS now_at_phase;
+SELECT p.phase, string_agg(p.task_name, ', ' ORDER BY p.task_name) AS tasks_completed
+FROM ame_visit_progress p, LATERAL ame_complete_task(p.id, 'done on site') c
+WHERE p.visit_id = :'visit' AND p.phase = 3 GROUP BY p.phase;
+SELECT ame_advance_phase(:'visit') AS now_at_phase;
+SELECT p.phase, string_agg(p.task_name, ', ' ORDER BY p.task_name) AS tasks_completed
+FROM ame_visit_progress p, LATERAL ame_complete_task(p.id, 'done on site') c
+WHERE p.visit_id = :'visit' AND p.phase = 4 GROUP BY p.phase;
+\echo '-- phase 4 done: the visit is completed'
+UPDATE ame_visits SET status = 'completed' WHERE id = :'visit';
+SELECT status, current_phase, completed_at >= actual_start_time AS times_stamped, duration_hours
+FROM ame_visits WHERE id = :'visit';
+RESET request.jwt.claims;
+RESET ROLE;
+REVOKE ALL ON ame_visits, ame_visit_progress FROM demo_tech;
+DROP ROLE demo_tech;
+
 \echo '== BI view: technician_performance'
 SELECT name, is_active, total_visits, completed_visits, completion_rate, avg_hours_per_visit
 FROM technician_performance ORDER BY name;

@@ -274,7 +274,9 @@ BEGIN;
 SET LOCAL row_security = off;      -- what a plain-format dump sets
 INSERT INTO ame_visits (id, customer_id, status, current_phase, actual_start_time, completed_at, duration_hours) VALUES
   ('d8000000-0000-0000-0000-000000000030', 'c8000000-0000-0000-0000-000000000001', 'completed', 4, '2026-02-01 08:00+00', NULL, 3),
-  ('d8000000-0000-0000-0000-000000000031', 'c8000000-0000-0000-0000-000000000001', 'completed', 2, NULL, NULL, NULL);
+  ('d8000000-0000-0000-0000-000000000031', 'c8000000-0000-0000-0000-000000000001', 'completed', 2, NULL, NULL, NULL),
+  ('d8000000-0000-0000-0000-000000000033', 'c8000000-0000-0000-0000-000000000001', 'in_progress', 2, NULL, NULL, NULL),
+  ('d8000000-0000-0000-0000-000000000034', 'c8000000-0000-0000-0000-000000000001', 'scheduled', 3, NULL, NULL, NULL);
 INSERT INTO ame_visit_progress (visit_id, phase, task_name) VALUES
   ('d8000000-0000-0000-0000-000000000030', 1, 'Open on a completed visit');
 COMMIT;
@@ -308,6 +310,12 @@ UPDATE ame_visits SET completed_at = '2026-02-01 11:00+00' WHERE id = 'd8000000-
 UPDATE ame_visits SET current_phase = 4, actual_start_time = '2026-02-02 08:00+00', completed_at = '2026-02-02 09:15+00'
 WHERE id = 'd8000000-0000-0000-0000-000000000031';
 SELECT pg_temp.v('d8000000-0000-0000-0000-000000000030'), pg_temp.v('d8000000-0000-0000-0000-000000000031');
+-- open ones too; a repair moves no phase but the one the status demands
+SELECT pg_temp.try($$UPDATE ame_visits SET current_phase = 4, actual_start_time = '2026-02-03 08:00+00' WHERE id = 'd8000000-0000-0000-0000-000000000033'$$);
+UPDATE ame_visits SET actual_start_time = '2026-02-03 08:00+00' WHERE id = 'd8000000-0000-0000-0000-000000000033';
+SELECT pg_temp.try($$UPDATE ame_visits SET current_phase = 2 WHERE id = 'd8000000-0000-0000-0000-000000000034'$$);
+UPDATE ame_visits SET current_phase = 1 WHERE id = 'd8000000-0000-0000-0000-000000000034';
+SELECT pg_temp.v('d8000000-0000-0000-0000-000000000033'), pg_temp.v('d8000000-0000-0000-0000-000000000034');
 -- repaired, they are closed like any other
 SELECT pg_temp.try($$UPDATE ame_visits SET completed_at = '2026-02-01 12:00+00' WHERE id = 'd8000000-0000-0000-0000-000000000030'$$);
 

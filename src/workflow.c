@@ -132,6 +132,7 @@ typedef struct TaskState
 	AttrNumber	phase;
 	AttrNumber	completed;
 	Oid			visits_relid;	/* ame_visits in the extension's schema */
+	Oid			owner;			/* the extension's owner, who reads it */
 } TaskState;
 
 /* the plan that reads and share-locks a visit; kept for the backend */
@@ -518,37 +519,43 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 				   "visit %s cannot be created as \"%s\" with these columns",
 				   idtext, nw.status_text);
 	}
-	else if (old.status == VS_COMPLETED || old.status == VS_CANCELLED ||
-			 old.status == VS_UNKNOWN)
+	else if (nw.status == old.status && visit_inconsistency(&old) != NULL)
 	{
 		/*
-		 * Closed.  The one change allowed: a row that broke the rules
-		 * before they existed, made consistent in place.
+		 * A row that broke the rules before they existed (or was restored
+		 * as it was): it may be made consistent in place, keeping its
+		 * status.  Its phase moves only to the one its status demands.
 		 */
-		bool		repair = nw.status == old.status &&
-			visit_inconsistency(&old) != NULL;
-
-		if (nw.status != old.status)
-			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
-				   "cannot change the status of visit %s from \"%s\" to \"%s\"",
-				   idtext, old.status_text, nw.status_text);
-		if (!repair)
-		{
-			if (nw.phase != old.phase)
-				refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
-					   "cannot change current_phase of visit %s from %d to %d: the visit is \"%s\"",
-					   idtext, old.phase, nw.phase, old.status_text);
-			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
-				   "cannot change the times or duration of visit %s: the visit is \"%s\"",
-				   idtext, old.status_text);
-		}
+		if (nw.phase != old.phase &&
+			!(nw.status == VS_SCHEDULED && nw.phase == 1) &&
+			!(nw.status == VS_COMPLETED && nw.phase == LAST_PHASE))
+			refuse(rel, VISIT_RULE, visit_inconsistency(&old),
+				   "A visit that breaks the workflow's rules is repaired keeping its status and phase; only a scheduled visit goes to phase 1 and a completed one to phase 4.",
+				   "cannot change current_phase of visit %s from %d to %d while repairing it",
+				   idtext, old.phase, nw.phase);
 		derive = nw.status == VS_COMPLETED;
 		wrong = visit_inconsistency(&nw);
 		if (wrong != NULL)
 			refuse(rel, VISIT_RULE, wrong,
-				   "A closed visit that breaks the workflow's rules can only be made consistent.",
+				   "A visit that breaks the workflow's rules can only be made to agree with its status, which it keeps.",
 				   "visit %s stays \"%s\" but its columns do not agree with it",
 				   idtext, old.status_text);
+	}
+	else if (old.status == VS_COMPLETED || old.status == VS_CANCELLED ||
+			 old.status == VS_UNKNOWN)
+	{
+		/* closed: nothing of the workflow changes */
+		if (nw.status != old.status)
+			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
+				   "cannot change the status of visit %s from \"%s\" to \"%s\"",
+				   idtext, old.status_text, nw.status_text);
+		if (nw.phase != old.phase)
+			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
+				   "cannot change current_phase of visit %s from %d to %d: the visit is \"%s\"",
+				   idtext, old.phase, nw.phase, old.status_text);
+		refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
+			   "cannot change the times or duration of visit %s: the visit is \"%s\"",
+			   idtext, old.status_text);
 	}
 	else
 	{
@@ -678,7 +685,7 @@ static bool
 lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
 		   const char **status_text, int32 *phase)
 {
-	Oid			owner = ame_extension_owner();
+	MemoryContext callercxt = CurrentMemoryContext;
 	Oid			save_userid;
 	int			save_sec;
 	Oid			argtypes[1] = {UUIDOID};
@@ -716,7 +723,7 @@ lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
 
 	args[0] = visit_id;
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+	SetUserIdAndSecContext(st->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_NOFORCE_RLS);
 	/* an error restores the user with the (sub)transaction's abort */
 	rc = SPI_execute_plan(visit_lock_plan, args, NULL, false, 1);
@@ -732,7 +739,8 @@ lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
 		const char *txt;
 
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		oldcxt = MemoryContextSwitchTo(CurTransactionContext);
+		/* the caller's context: the trigger's, reset for every row */
+		oldcxt = MemoryContextSwitchTo(callercxt);
 		*status = parse_status(d, isnull, &txt);
 		*status_text = pstrdup(txt);
 		MemoryContextSwitchTo(oldcxt);
@@ -785,6 +793,7 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 		st->visit_id = ame_required_column(desc, relname, TASK_FUNC, "visit_id", UUIDOID);
 		st->phase = ame_required_column(desc, relname, TASK_FUNC, "phase", INT4OID);
 		st->completed = ame_required_column(desc, relname, TASK_FUNC, "is_completed", BOOLOID);
+		st->owner = ame_extension_owner();
 		st->visits_relid = get_relname_relid("ame_visits", nsp);
 		if (!OidIsValid(st->visits_relid))
 			ereport(ERROR,

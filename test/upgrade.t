@@ -77,7 +77,7 @@ fingerprint() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$fingerprint_sql";
 current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" ame.control)
 released=$(ls ame--*.sql | sed -n 's/^ame--\([0-9.]*\)\.sql$/\1/p' | grep -vx "$current" | sort -V)
 nreleased=$(echo "$released" | grep -c .)
-echo "1..$((4 + 9 * nreleased))"
+echo "1..$((4 + 12 * nreleased))"
 
 dropdb --if-exists ame_up_fresh >/dev/null 2>&1
 createdb ame_up_fresh || { echo "Bail out! createdb failed"; exit 1; }
@@ -111,6 +111,21 @@ for from in $released; do
 	         FROM (VALUES ('INSERT', '555-7', 7), ('UPDATE', '555-4', 4), ('UPDATE', '555-2', 2)) v (op, ph, m) ORDER BY m DESC;
 	         INSERT INTO ame_audit_logs (table_schema, table_name, record_id, operation, performed_at)
 	         VALUES ('public', 'gone', gen_random_uuid(), 'DELETE', '1850-02-03 00:00+00')" >/dev/null
+	# visits that break the workflow's rules (1.4), as the old versions let
+	# anyone write them: completed without completed_at, in progress
+	# without a start, scheduled at phase 3, an open task on a closed visit
+	q "$db" "INSERT INTO ame_visits (id, customer_id, status, current_phase, actual_start_time, completed_at, duration_hours)
+	         SELECT v.id, c.id, v.status, v.phase, v.start, NULL, v.hours
+	         FROM (SELECT id FROM ame_customers ORDER BY customer_number LIMIT 1) c,
+	              (VALUES ('f1000000-0000-0000-0000-000000000001'::uuid, 'completed', 4, timestamptz '2026-02-01 08:00+00', 3.0),
+	                      ('f1000000-0000-0000-0000-000000000002'::uuid, 'in_progress', 2, NULL, NULL),
+	                      ('f1000000-0000-0000-0000-000000000003'::uuid, 'scheduled', 3, NULL, NULL)) v (id, status, phase, start, hours);
+	         INSERT INTO ame_visit_progress (visit_id, phase, task_name)
+	         VALUES ('f1000000-0000-0000-0000-000000000001', 1, 'left open')" >/dev/null
+	broken_sql="SET TimeZone = 'UTC'; SELECT string_agg(id || ' ' || status || ' ' || current_phase || ' ' || coalesce(actual_start_time::text, '-')
+	                              || ' ' || coalesce(completed_at::text, '-') || ' ' || coalesce(duration_hours::text, '-'), '; ' ORDER BY id)
+	            FROM ame_visits WHERE id::text LIKE 'f1000000-%'"
+	broken=$(q "$db" "$broken_sql")
 	before=$(q "$db" "SELECT count(*) || '/' || md5(string_agg(x::text, '|' ORDER BY x.seq)) FROM ame_audit_logs x")
 
 	q "$db" "ALTER EXTENSION ame UPDATE" >/dev/null
@@ -122,6 +137,14 @@ for from in $released; do
 	[ "$got" = "$fresh" ] || diff <(echo "$fresh") <(echo "$got") | sed 's/^/# /'
 	ok "$(q "$db" "SELECT count(*) || '/' || md5(string_agg(x::text, '|' ORDER BY x.seq)) FROM ame_audit_logs x")" \
 	   "$before" "the audit trail written under $from is unchanged (every row, id, seq and image)"
+	ok "$(q "$db" "$broken_sql")" "$broken" \
+	   "visits of $from that break the workflow's rules are kept as they were by the update"
+	# from 1.3 on the log is partitioned already: the update leaves it as
+	# it is, and rows written for months without a partition wait in the
+	# default partition until the nightly maintenance makes their months
+	if [ "$(printf '%s\n' "$from" 1.3 | sort -V | head -1)" = 1.3 ]; then
+		q "$db" "SELECT ame_audit_add_partitions((now() - interval '8 months')::date, now()::date)" >/dev/null
+	fi
 	ok "$(q "$db" "SELECT count(*) FILTER (WHERE tableoid::regclass::text = $month_of) || '/'
 	                      || count(*) FILTER (WHERE tableoid = 'ame_audit_logs_default'::regclass)
 	               FROM ame_audit_logs")" "$(( $(echo "$before" | cut -d/ -f1) - 1 ))/1" \
@@ -143,6 +166,26 @@ for from in $released; do
 	ok "$(q "$db" "SELECT ame_record_at('ame_technicians', id, now()) = to_jsonb(t)
 	               FROM ame_technicians t WHERE name = 'Alex Moreno'")" \
 	   "t" "time travel to now() after the update gives the live row"
+	# docs/workflow.md: they keep working, are found, and are repaired in place
+	ok "$(q "$db" "UPDATE ame_visits SET notes = 'kept' WHERE id::text LIKE 'f1000000-%';
+	               SELECT count(*) FROM ame_visits
+	               WHERE (status = 'scheduled' AND (current_phase <> 1 OR actual_start_time IS NOT NULL
+	                                                OR completed_at IS NOT NULL OR duration_hours IS NOT NULL))
+	                  OR (status = 'in_progress' AND (actual_start_time IS NULL OR completed_at IS NOT NULL
+	                                                  OR duration_hours IS NOT NULL))
+	                  OR (status = 'completed' AND (current_phase <> 4 OR actual_start_time IS NULL OR completed_at IS NULL
+	                      OR duration_hours IS DISTINCT FROM
+	                         round((extract(epoch FROM completed_at - actual_start_time) / 3600)::numeric, 2)))
+	                  OR (status = 'cancelled' AND (completed_at IS NOT NULL OR duration_hours IS NOT NULL))")" \
+	   "3" "they take an UPDATE of their notes, and the docs' query finds exactly them (the sample data breaks no rule)"
+	ok "$(q "$db" "UPDATE ame_visits SET completed_at = actual_start_time + duration_hours * interval '1 hour'
+	               WHERE status = 'completed' AND completed_at IS NULL
+	                 AND actual_start_time IS NOT NULL AND duration_hours IS NOT NULL;
+	               UPDATE ame_visits SET actual_start_time = '2026-02-03 08:00+00' WHERE id = 'f1000000-0000-0000-0000-000000000002';
+	               UPDATE ame_visits SET current_phase = 1 WHERE id = 'f1000000-0000-0000-0000-000000000003';
+	               $broken_sql")" \
+	   "f1000000-0000-0000-0000-000000000001 completed 4 2026-02-01 08:00:00+00 2026-02-01 11:00:00+00 3.00; f1000000-0000-0000-0000-000000000002 in_progress 2 2026-02-03 08:00:00+00 - -; f1000000-0000-0000-0000-000000000003 scheduled 1 - - -" \
+	   "the docs' repairs make them agree with their status, in place"
 	dropdb "$db"
 done
 dropdb ame_up_fresh
