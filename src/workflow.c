@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * workflow.c
- *	  The visit workflow, enforced for every client: two BEFORE ROW
- *	  triggers, ame_visit_workflow() on ame_visits and
- *	  ame_visit_task_workflow() on ame_visit_progress.
+ *	  The visit workflow, enforced for every client: two row triggers,
+ *	  ame_visit_workflow() (BEFORE) on ame_visits and
+ *	  ame_visit_task_workflow() (AFTER) on ame_visit_progress.
  *
  * Status:  scheduled -> in_progress -> completed, and scheduled |
  * in_progress -> cancelled; nothing leaves completed or cancelled, whose
@@ -29,12 +29,13 @@
  * one.  A task inserted already completed is history: it may be recorded
  * for a started visit's current or an earlier phase.
  *
- * Concurrency.  The task trigger reads the visit with FOR SHARE, the
- * visit's UPDATE holds FOR NO KEY UPDATE: whichever comes second waits
- * for the first to end, then sees its outcome (a task trigger re-reads the
- * visit's newest version; the phase check reads the tasks with a snapshot
- * taken after the visit row was locked).  So a phase is never left with
- * an open task that a concurrent transaction added.
+ * Concurrency.  The task trigger (AFTER the task row is written) reads
+ * the visit with FOR SHARE, the visit's UPDATE holds FOR NO KEY UPDATE:
+ * whichever comes second waits for the first to end, then sees its
+ * outcome (a task trigger re-reads the visit's newest version; the phase
+ * check reads the tasks committed by then, after the visit row was
+ * locked).  So a phase is never left with an open task that a concurrent
+ * transaction added.
  *
  * Reads made for the checks bypass row-level security (the tasks by a
  * direct index scan, the visit as the extension's owner): a rule must not
@@ -60,6 +61,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "nodes/nodeFuncs.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -122,6 +124,7 @@ typedef struct VisitState
 	AttrNumber	task_visit;		/* visit_id in ame_visit_progress */
 	AttrNumber	task_phase;		/* phase in ame_visit_progress */
 	AttrNumber	task_completed; /* is_completed in ame_visit_progress */
+	Oid			fn_oid;			/* the trigger function: its schema is ame's */
 } VisitState;
 
 /* per-statement state of ame_visit_task_workflow() */
@@ -145,7 +148,8 @@ PG_FUNCTION_INFO_V1(ame_visit_task_workflow);
 static VisitStatus
 parse_status(Datum value, bool isnull, const char **text_out)
 {
-	char	   *s;
+	text	   *t;
+	int			len;
 	size_t		i;
 
 	if (isnull)
@@ -153,11 +157,17 @@ parse_status(Datum value, bool isnull, const char **text_out)
 		*text_out = "NULL";
 		return VS_UNKNOWN;
 	}
-	s = TextDatumGetCString(value);
-	*text_out = s;
+	/* compared in place: no copy for the statuses the rules know */
+	t = DatumGetTextPP(value);
+	len = VARSIZE_ANY_EXHDR(t);
 	for (i = 0; i < lengthof(status_names); i++)
-		if (strcmp(s, status_names[i]) == 0)
+		if (strlen(status_names[i]) == (size_t) len &&
+			memcmp(VARDATA_ANY(t), status_names[i], len) == 0)
+		{
+			*text_out = status_names[i];
 			return (VisitStatus) i;
+		}
+	*text_out = text_to_cstring(t);
 	return VS_UNKNOWN;
 }
 
@@ -176,20 +186,20 @@ allowed_next(VisitStatus s)
 }
 
 static void
-read_visit(HeapTuple tuple, TupleDesc desc, const VisitState *st, VisitRow *row)
+read_visit(TupleTableSlot *slot, const VisitState *st, VisitRow *row)
 {
 	bool		isnull;
 	Datum		d;
 
-	d = heap_getattr(tuple, st->status, desc, &isnull);
+	d = slot_getattr(slot, st->status, &isnull);
 	row->status = parse_status(d, isnull, &row->status_text);
-	d = heap_getattr(tuple, st->phase, desc, &isnull);
+	d = slot_getattr(slot, st->phase, &isnull);
 	row->phase = isnull ? 0 : DatumGetInt32(d);
-	d = heap_getattr(tuple, st->start, desc, &row->start_null);
+	d = slot_getattr(slot, st->start, &row->start_null);
 	row->start = row->start_null ? 0 : DatumGetTimestampTz(d);
-	d = heap_getattr(tuple, st->done, desc, &row->done_null);
+	d = slot_getattr(slot, st->done, &row->done_null);
 	row->done = row->done_null ? 0 : DatumGetTimestampTz(d);
-	row->duration = heap_getattr(tuple, st->duration, desc, &row->duration_null);
+	row->duration = slot_getattr(slot, st->duration, &row->duration_null);
 }
 
 /*
@@ -284,8 +294,9 @@ refuse(Relation rel, const char *rule, const char *detail, const char *hint,
  *		two columns are (visit_id, phase), and its is_completed column.
  */
 static void
-find_tasks(VisitState *st, Oid nsp)
+find_tasks(VisitState *st)
 {
+	Oid			nsp = get_func_namespace(st->fn_oid);
 	Relation	tasks;
 	List	   *indexes;
 	ListCell   *lc;
@@ -312,6 +323,13 @@ find_tasks(VisitState *st, Oid nsp)
 	st->task_completed = ame_required_column(desc, "ame_visit_progress",
 											 VISIT_FUNC, "is_completed",
 											 BOOLOID);
+	/*
+	 * A btree whose first columns are (visit_id, phase): best the partial
+	 * one on the open tasks only (WHERE NOT is_completed), which holds no
+	 * entry for a phase whose tasks are done; else one on all tasks.  Any
+	 * other predicate could hide an open task: such an index is not used.
+	 * Each row found is still checked for is_completed.
+	 */
 	st->tasks_index = InvalidOid;
 	indexes = RelationGetIndexList(tasks);
 	foreach(lc, indexes)
@@ -319,21 +337,32 @@ find_tasks(VisitState *st, Oid nsp)
 		Oid			indexoid = lfirst_oid(lc);
 		Relation	index = index_open(indexoid, AccessShareLock);
 		Form_pg_index form = index->rd_index;
+		bool		partial = false;
 		bool		fits;
 
 		fits = index->rd_rel->relam == BTREE_AM_OID &&
 			form->indisvalid &&
 			heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
-			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
 			form->indnkeyatts >= 2 &&
 			form->indkey.values[0] == visit_col &&
 			form->indkey.values[1] == phase_col;
-		index_close(index, AccessShareLock);
-		if (fits)
+		if (fits &&
+			!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL))
 		{
-			st->tasks_index = indexoid;
-			break;
+			List	   *pred = RelationGetIndexPredicate(index);
+			Node	   *clause = list_length(pred) == 1 ? linitial(pred) : NULL;
+			Node	   *arg = clause != NULL && is_notclause(clause) ?
+				(Node *) get_notclausearg((Expr *) clause) : NULL;
+
+			partial = arg != NULL && IsA(arg, Var) &&
+				((Var *) arg)->varattno == st->task_completed;
+			fits = partial;
 		}
+		index_close(index, AccessShareLock);
+		if (fits && (partial || !OidIsValid(st->tasks_index)))
+			st->tasks_index = indexoid;
+		if (partial)
+			break;
 	}
 	list_free(indexes);
 	table_close(tasks, AccessShareLock);
@@ -347,24 +376,27 @@ find_tasks(VisitState *st, Oid nsp)
 
 /*
  * open_tasks
- *		How many tasks of the visit's phase are not completed.  Read with a
- *		snapshot taken now, after the visit's row was locked by the UPDATE
- *		that fires this trigger: every task a concurrent transaction added
- *		or reopened (which it did holding a share lock on the visit) is
- *		committed by then and seen.  Bypasses row-level security.
+ *		How many tasks of the visit's phase are not completed.  Read with
+ *		SnapshotSelf (every committed row version, and this transaction's
+ *		own, also those committed after a REPEATABLE READ snapshot), after
+ *		the visit's row was locked by the UPDATE that fires this trigger:
+ *		a concurrent transaction that added or reopened a task did so
+ *		holding a share lock on the visit, so it has committed (or rolled
+ *		back) by now.  A task deleted by a transaction still in progress
+ *		is still counted: the check errs on the side of refusing.  No
+ *		snapshot is taken per row.  Bypasses row-level security.
  */
 static int64
-open_tasks(VisitState *st, Oid nsp, Datum visit_id, int32 phase)
+open_tasks(VisitState *st, Datum visit_id, int32 phase)
 {
 	Relation	tasks;
 	ScanKeyData keys[2];
 	SysScanDesc scan;
-	Snapshot	snapshot;
 	HeapTuple	tuple;
 	int64		n = 0;
 
 	if (!OidIsValid(st->tasks_relid))
-		find_tasks(st, nsp);
+		find_tasks(st);
 
 	tasks = table_open(st->tasks_relid, AccessShareLock);
 	/* systable_beginscan takes the table's column numbers */
@@ -372,8 +404,7 @@ open_tasks(VisitState *st, Oid nsp, Datum visit_id, int32 phase)
 				visit_id);
 	ScanKeyInit(&keys[1], st->task_phase, BTEqualStrategyNumber, F_INT4EQ,
 				Int32GetDatum(phase));
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	scan = systable_beginscan(tasks, st->tasks_index, true, snapshot, 2, keys);
+	scan = systable_beginscan(tasks, st->tasks_index, true, SnapshotSelf, 2, keys);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -385,7 +416,6 @@ open_tasks(VisitState *st, Oid nsp, Datum visit_id, int32 phase)
 			n++;
 	}
 	systable_endscan(scan);
-	UnregisterSnapshot(snapshot);
 	table_close(tasks, AccessShareLock);
 	return n;
 }
@@ -396,10 +426,10 @@ open_tasks(VisitState *st, Oid nsp, Datum visit_id, int32 phase)
  *		while it has open tasks.
  */
 static void
-require_tasks_done(Relation rel, VisitState *st, Oid nsp, Datum visit_id,
+require_tasks_done(Relation rel, VisitState *st, Datum visit_id,
 				   const char *idtext, int32 phase, int32 to_phase)
 {
-	int64		n = open_tasks(st, nsp, visit_id, phase);
+	int64		n = open_tasks(st, visit_id, phase);
 	char		what[64];
 
 	if (n == 0)
@@ -415,6 +445,15 @@ require_tasks_done(Relation rel, VisitState *st, Oid nsp, Datum visit_id,
 		   n, n == 1 ? "" : "s", phase, n == 1 ? "is" : "are");
 }
 
+static const char *
+id_text(Datum id, bool isnull)
+{
+	return isnull ? "(no id)" : DatumGetCString(DirectFunctionCall1(uuid_out, id));
+}
+
+/* the visit's id as text, formatted only for a message */
+#define IDTEXT	(idtext ? idtext : (idtext = id_text(id, isnull)))
+
 /*
  * ame_visit_workflow() RETURNS trigger
  *		BEFORE INSERT OR UPDATE FOR EACH ROW on ame_visits.
@@ -427,13 +466,13 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	VisitState *st;
 	HeapTuple	newtuple;
+	TupleTableSlot *newslot;
 	VisitRow	nw;
 	VisitRow	old;
 	Datum		id;
 	bool		isnull;
-	char	   *idtext;
+	const char *idtext;
 	const char *wrong;
-	Oid			nsp;
 	int			ncols = 0;
 	int			cols[3];
 	Datum		vals[3];
@@ -460,6 +499,7 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 		st->done = ame_required_column(desc, relname, VISIT_FUNC, "completed_at", TIMESTAMPTZOID);
 		st->duration = ame_required_column(desc, relname, VISIT_FUNC, "duration_hours", NUMERICOID);
 		st->duration_typmod = TupleDescAttr(desc, st->duration - 1)->atttypmod;
+		st->fn_oid = fcinfo->flinfo->fn_oid;
 		fcinfo->flinfo->fn_extra = st;
 	}
 
@@ -467,11 +507,13 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 		newtuple = trigdata->tg_newtuple;
 	else
 		newtuple = trigdata->tg_trigtuple;
-	read_visit(newtuple, desc, st, &nw);
+	/* read through the slots: deformed once, as far as needed */
+	newslot = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newslot : trigdata->tg_trigslot;
+	read_visit(newslot, st, &nw);
 
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
-		HeapTuple	oldtuple = trigdata->tg_trigtuple;
 		bool		changed = false;
 		AttrNumber	watched[5];
 		int			i;
@@ -486,28 +528,26 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 		{
 			bool		on;
 			bool		nn;
-			Datum		ov = heap_getattr(oldtuple, watched[i], desc, &on);
-			Datum		nv = heap_getattr(newtuple, watched[i], desc, &nn);
+			Datum		ov = slot_getattr(trigdata->tg_trigslot, watched[i], &on);
+			Datum		nv = slot_getattr(newslot, watched[i], &nn);
 
 			changed = ame_datum_changed(ov, on, nv, nn,
 										TupleDescAttr(desc, watched[i] - 1));
 		}
 		if (!changed)
 			return PointerGetDatum(newtuple);
-		read_visit(oldtuple, desc, st, &old);
+		read_visit(trigdata->tg_trigslot, st, &old);
 	}
 	else if (ame_restore_signalled(rel))
 		return PointerGetDatum(newtuple);	/* a restore: rows as they were */
 
-	id = heap_getattr(newtuple, st->id, desc, &isnull);
-	idtext = isnull ? "(no id)" :
-		DatumGetCString(DirectFunctionCall1(uuid_out, id));
-	nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	id = slot_getattr(newslot, st->id, &isnull);
+	idtext = NULL;				/* IDTEXT: made when a message needs it */
 
 	if (nw.status == VS_UNKNOWN)
 		refuse(rel, VISIT_RULE, NULL,
 			   "A visit's status is \"scheduled\", \"in_progress\", \"completed\" or \"cancelled\".",
-			   "visit %s cannot have status \"%s\"", idtext, nw.status_text);
+			   "visit %s cannot have status \"%s\"", IDTEXT, nw.status_text);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
@@ -517,7 +557,7 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 			refuse(rel, VISIT_RULE, wrong,
 				   "Create the visit as \"scheduled\" and move it through the workflow, or give every column its status needs.",
 				   "visit %s cannot be created as \"%s\" with these columns",
-				   idtext, nw.status_text);
+				   IDTEXT, nw.status_text);
 	}
 	else if (nw.status == old.status && visit_inconsistency(&old) != NULL)
 	{
@@ -532,14 +572,14 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 			refuse(rel, VISIT_RULE, visit_inconsistency(&old),
 				   "A visit that breaks the workflow's rules is repaired keeping its status and phase; only a scheduled visit goes to phase 1 and a completed one to phase 4.",
 				   "cannot change current_phase of visit %s from %d to %d while repairing it",
-				   idtext, old.phase, nw.phase);
+				   IDTEXT, old.phase, nw.phase);
 		derive = nw.status == VS_COMPLETED;
 		wrong = visit_inconsistency(&nw);
 		if (wrong != NULL)
 			refuse(rel, VISIT_RULE, wrong,
 				   "A visit that breaks the workflow's rules can only be made to agree with its status, which it keeps.",
 				   "visit %s stays \"%s\" but its columns do not agree with it",
-				   idtext, old.status_text);
+				   IDTEXT, old.status_text);
 	}
 	else if (old.status == VS_COMPLETED || old.status == VS_CANCELLED ||
 			 old.status == VS_UNKNOWN)
@@ -548,14 +588,14 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 		if (nw.status != old.status)
 			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
 				   "cannot change the status of visit %s from \"%s\" to \"%s\"",
-				   idtext, old.status_text, nw.status_text);
+				   IDTEXT, old.status_text, nw.status_text);
 		if (nw.phase != old.phase)
 			refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
 				   "cannot change current_phase of visit %s from %d to %d: the visit is \"%s\"",
-				   idtext, old.phase, nw.phase, old.status_text);
+				   IDTEXT, old.phase, nw.phase, old.status_text);
 		refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
 			   "cannot change the times or duration of visit %s: the visit is \"%s\"",
-			   idtext, old.status_text);
+			   IDTEXT, old.status_text);
 	}
 	else
 	{
@@ -571,7 +611,7 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 			if (!allowed)
 				refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
 					   "cannot change the status of visit %s from \"%s\" to \"%s\"",
-					   idtext, old.status_text, nw.status_text);
+					   IDTEXT, old.status_text, nw.status_text);
 		}
 
 		if (nw.phase != old.phase)
@@ -580,17 +620,17 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 				refuse(rel, VISIT_RULE, NULL,
 					   "The phase moves only while the visit is \"in_progress\": start the visit first.",
 					   "cannot change current_phase of visit %s from %d to %d while it is \"%s\"",
-					   idtext, old.phase, nw.phase, old.status_text);
+					   IDTEXT, old.phase, nw.phase, old.status_text);
 			if (nw.status != VS_IN_PROGRESS)
 				refuse(rel, VISIT_RULE, NULL,
 					   "Change the phase and the status in separate steps.",
 					   "cannot change current_phase of visit %s from %d to %d and its status from \"%s\" to \"%s\" at once",
-					   idtext, old.phase, nw.phase, old.status_text, nw.status_text);
+					   IDTEXT, old.phase, nw.phase, old.status_text, nw.status_text);
 			if (old.phase >= LAST_PHASE && nw.phase > old.phase)
 				refuse(rel, VISIT_RULE, NULL,
 					   "Phase 4 is the last: complete the visit (status \"completed\") instead.",
 					   "cannot move visit %s from phase %d to phase %d",
-					   idtext, old.phase, nw.phase);
+					   IDTEXT, old.phase, nw.phase);
 			if (nw.phase != old.phase + 1)
 			{
 				char		hint[128];
@@ -600,9 +640,9 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 						 old.phase, old.phase + 1);
 				refuse(rel, VISIT_RULE, NULL, hint,
 					   "cannot move visit %s from phase %d to phase %d",
-					   idtext, old.phase, nw.phase);
+					   IDTEXT, old.phase, nw.phase);
 			}
-			require_tasks_done(rel, st, nsp, id, idtext, old.phase, nw.phase);
+			require_tasks_done(rel, st, id, IDTEXT, old.phase, nw.phase);
 		}
 
 		if (nw.status == VS_IN_PROGRESS && old.status == VS_SCHEDULED &&
@@ -620,8 +660,8 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 				refuse(rel, VISIT_RULE, NULL,
 					   "A visit is completed from phase 4 with its tasks done: advance it first (ame_advance_phase).",
 					   "cannot change the status of visit %s from \"%s\" to \"completed\" at phase %d",
-					   idtext, old.status_text, nw.phase);
-			require_tasks_done(rel, st, nsp, id, idtext, LAST_PHASE, 0);
+					   IDTEXT, old.status_text, nw.phase);
+			require_tasks_done(rel, st, id, IDTEXT, LAST_PHASE, 0);
 			if (nw.done_null)
 			{
 				nw.done = GetCurrentTransactionStartTimestamp();
@@ -637,11 +677,11 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 			refuse(rel, VISIT_RULE, wrong,
 				   "Change the columns together with the status they belong to.",
 				   "visit %s stays \"%s\" but its columns would not agree with it",
-				   idtext, nw.status_text);
+				   IDTEXT, nw.status_text);
 		if (wrong != NULL)
 			refuse(rel, VISIT_RULE, wrong, allowed_next(old.status),
 				   "visit %s cannot become \"%s\" with these columns",
-				   idtext, nw.status_text);
+				   IDTEXT, nw.status_text);
 	}
 
 	/*
@@ -659,7 +699,7 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 				   "duration_hours is derived from actual_start_time and completed_at.",
 				   "Leave duration_hours out, or give the times it follows from.",
 				   "visit %s cannot be completed with duration_hours %s: its times give %s",
-				   idtext,
+				   IDTEXT,
 				   DatumGetCString(DirectFunctionCall1(numeric_out, nw.duration)),
 				   DatumGetCString(DirectFunctionCall1(numeric_out, derived)));
 		if (nw.duration_null)
@@ -754,7 +794,14 @@ lock_visit(TaskState *st, Datum visit_id, VisitStatus *status,
 
 /*
  * ame_visit_task_workflow() RETURNS trigger
- *		BEFORE INSERT OR UPDATE FOR EACH ROW on ame_visit_progress.
+ *		AFTER INSERT OR UPDATE FOR EACH ROW on ame_visit_progress.
+ *
+ * AFTER, not BEFORE: it runs once the row has passed row-level security
+ * (so its refusals, which name the visit's status and phase, only reach
+ * a caller allowed to write that visit's tasks) and sees the row as the
+ * table's other triggers left it.  The visit is share-locked only then;
+ * a concurrent phase change that did not see this (uncommitted) task is
+ * committed first, and this check then sees its new phase.
  */
 Datum
 ame_visit_task_workflow(PG_FUNCTION_ARGS)
@@ -776,7 +823,7 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 	int32		vphase;
 	char	   *vid;
 
-	ame_check_trigger(fcinfo, TASK_FUNC, AME_TRIG_BEFORE,
+	ame_check_trigger(fcinfo, TASK_FUNC, AME_TRIG_AFTER,
 					  AME_TRIG_INSERT | AME_TRIG_UPDATE);
 	trigdata = (TriggerData *) fcinfo->context;
 	rel = trigdata->tg_relation;
@@ -814,7 +861,7 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 	if (isnull)
 		completed = false;
 	if (visit_null)
-		return PointerGetDatum(newtuple);	/* NOT NULL refuses it */
+		return PointerGetDatum(NULL);	/* NOT NULL refuses it */
 
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
@@ -834,13 +881,13 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 			moved = true;
 		/* notes, completed_at of a done task, ...: not the workflow's */
 		if (!moved && was_completed == completed)
-			return PointerGetDatum(newtuple);
+			return PointerGetDatum(NULL);
 	}
 	else if (ame_restore_signalled(rel))
-		return PointerGetDatum(newtuple);
+		return PointerGetDatum(NULL);
 
 	if (!lock_visit(st, visit_id, &vstatus, &vstatus_text, &vphase))
-		return PointerGetDatum(newtuple);	/* the foreign key refuses it */
+		return PointerGetDatum(NULL);	/* the foreign key refuses it */
 	vid = DatumGetCString(DirectFunctionCall1(uuid_out, visit_id));
 
 	if (!completed)
@@ -906,5 +953,5 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 		}
 	}
 
-	return PointerGetDatum(newtuple);
+	return PointerGetDatum(NULL);
 }

@@ -2,8 +2,10 @@
 --
 -- Visit workflow (src/workflow.c; docs/workflow.md): the status and phase
 -- rules of ame_visits and the task rules of ame_visit_progress, enforced
--- by two BEFORE ROW triggers for every client.  Their names sort before
--- ame_*_updated_at, so updated_at sees the row with the stamps made here.
+-- by two row triggers for every client: BEFORE on ame_visits (it stamps;
+-- its name sorts before ame_visits_updated_at, so updated_at sees the row
+-- with the stamps made here), AFTER on ame_visit_progress (it checks the
+-- row as written, once row-level security has let it through).
 --
 
 CREATE FUNCTION @extschema@.ame_visit_workflow()
@@ -28,11 +30,18 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_visit_task_workflow() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_visit_task_workflow() IS
-'BEFORE INSERT OR UPDATE row trigger of ame_visit_progress: open tasks only in the current or a later phase of an open visit, tasks completed only while the visit is in progress; a refusal is 23514 (constraint ame_visit_task_workflow)';
+'AFTER INSERT OR UPDATE row trigger of ame_visit_progress: open tasks only in the current or a later phase of an open visit, tasks completed only while the visit is in progress; a refusal is 23514 (constraint ame_visit_task_workflow)';
 
 CREATE TRIGGER ame_visit_progress_check_workflow
-	BEFORE INSERT OR UPDATE ON @extschema@.ame_visit_progress
+	AFTER INSERT OR UPDATE ON @extschema@.ame_visit_progress
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_visit_task_workflow();
+
+-- the open tasks of a visit's phase: what a phase change or a completion
+-- checks (a phase whose tasks are done has no entry), and what an app
+-- lists as "left to do"
+CREATE INDEX ame_visit_progress_open_idx
+	ON @extschema@.ame_visit_progress (visit_id, phase)
+	WHERE NOT is_completed;
 
 --
 -- The calls an app makes.  They run as the caller: row-level security
