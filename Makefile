@@ -17,6 +17,7 @@ OBJS = \
 	src/normalize.o \
 	src/realtime.o \
 	src/rowcompare.o \
+	src/service_levels.o \
 	src/sessions.o \
 	src/timestamps.o \
 	src/workflow.o \
@@ -34,13 +35,13 @@ PGFILEDESC = "ame - field-service data layer"
 # pg_regress: install first and uninstall last; each area's files between
 REGRESS_CORE = schema fk_restrict identity normalize updated_at views trigger_misuse settings \
 	search_path other_schema
+REGRESS_WORKFLOW = workflow service_levels
 REGRESS_SESSIONS = sessions cleanup rls realtime realtime_bulk realtime_mute cron
 REGRESS_AUDIT = audit audit_history audit_history_rls audit_batch audit_restore audit_reentry \
 	audit_log_shape audit_partitions audit_exclude audit_redact
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
 	import_field_size import_duplicates import_header import_devices \
 	import_file import_privileges import_triggers
-REGRESS_WORKFLOW = workflow
 REGRESS = install $(REGRESS_CORE) $(REGRESS_WORKFLOW) $(REGRESS_AUDIT) $(REGRESS_SESSIONS) $(REGRESS_IMPORT) uninstall
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION = customer_number session_cleanup audit_chain import_progress visit_workflow

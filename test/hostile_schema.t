@@ -255,6 +255,13 @@ UPDATE device_inventory SET status = 'online';
 UPDATE ame_customers SET site_name = 'Main' WHERE company_name = 'Hostile Co';
 SELECT count(*) FROM technician_performance WHERE total_visits >= 0::bigint AND completion_rate >= 0::numeric;
 SELECT count(*) FROM service_tier_metrics WHERE avg_visit_duration >= 0::numeric;
+SELECT count(*) FROM service_level_metrics WHERE response_met_pct >= 0::numeric AND median_response >= '0'::interval;
+SELECT count(*) FROM service_level_metrics_monthly WHERE first_time_fix_pct >= 0::numeric;
+UPDATE ame_service_levels SET response_target = '5 hours'::interval WHERE service_tier = 'GUARDIAN'::text;
+-- a restore session's insert of an existing tier: the trigger's update
+SET row_security = off;
+INSERT INTO ame_service_levels VALUES ('GUARDIAN'::text, '4 hours'::interval, '24 hours'::interval);
+RESET row_security;
 SELECT ame_current_user_id(), ame_current_technician_id(), ame_current_visit_ids();
 SET request.jwt.claims = '{"sub": "00000000-0000-0000-0000-0000000000aa"}';
 SELECT ame_current_user_id(), ame_current_technician_id(), ame_current_visit_ids();
@@ -343,6 +350,8 @@ INSERT INTO ame_visits (customer_id, status, duration_hours)
 SELECT c.id, 'completed'::text, 1.5::numeric FROM ame_customers c WHERE c.company_name OPERATOR(pg_catalog.=) 'Other Co'::text;
 SELECT pg_catalog.count(*) FROM technician_performance;
 SELECT pg_catalog.count(*) FROM service_tier_metrics;
+SELECT pg_catalog.count(*) FROM service_level_metrics;
+SELECT pg_catalog.count(*) FROM service_level_metrics_monthly;
 SELECT pg_catalog.count(*) FROM ame_record_history('ame_visits'::regclass, :'vid'::uuid);
 SELECT ame_import_csv(E'company_name,service_tier\nC Path Co,core\n'::text, 'customers'::text) AS b1 \gset
 SELECT ame_import_csv(pg_catalog.convert_to(E'name\nCarl\n'::text, 'UTF8'::name), 'technicians'::text) AS b2 \gset
