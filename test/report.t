@@ -22,7 +22,7 @@ ok() { n=$((n+1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not ok
 db=ame_report
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 
-echo "1..13"
+echo "1..14"
 logdir=${AME_TEST_LOGS:-$(mktemp -d /tmp/ame-report-test.XXXXXX)}/report
 rm -rf "$logdir"; mkdir -p "$logdir"
 echo "# the page, its rendered DOM and the screenshot: $logdir"
@@ -38,12 +38,17 @@ PGOPTIONS='-c search_path=fsm' psql -X -q -v ON_ERROR_STOP=1 -d $db -f demo/samp
 hostile='</script><b id=pwned>x</b><script>document.title='"'pwned'"'</script> & "Ann" O'"'"'Neil'
 q -v name="$hostile" <<'SQL' >/dev/null || { echo "Bail out! hostile technician failed"; exit 1; }
 INSERT INTO fsm.ame_technicians (name, email) VALUES (:'name', 'ann@ame.example');
+-- created in a month of its own, which no other tier has: the trend charts
+-- get a second month, with gaps (NULL) for the other two tiers
 INSERT INTO fsm.ame_visits (customer_id, technician_id, status, current_phase, scheduled_date,
-                            actual_start_time, completed_at)
+                            actual_start_time, completed_at, created_at)
 SELECT (SELECT id FROM fsm.ame_customers ORDER BY customer_number LIMIT 1),
        (SELECT id FROM fsm.ame_technicians WHERE name = :'name'),
-       'completed', 4, date '2026-11-02', timestamptz '2026-11-02 08:00', timestamptz '2026-11-02 11:30';
+       'completed', 4, date '2020-11-02', timestamptz '2020-11-02 08:00+00',
+       timestamptz '2020-11-02 11:30+00', timestamptz '2020-11-01 07:00+00';
 SQL
+ok "$(q -c "SELECT count(DISTINCT month) || ' months, ' || count(*) || ' rows' FROM fsm.service_level_metrics_monthly")" \
+	"2 months, 4 rows" "the monthly view has two months, one of them for one tier only"
 
 PGDATABASE=$db PGOPTIONS='-c search_path=nowhere' bash scripts/report.sh "$page" >"$logdir/report.log" 2>&1
 ok "$? $(cat "$logdir/report.log")" "0 report: wrote $page" \
