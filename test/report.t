@@ -47,8 +47,9 @@ SELECT (SELECT id FROM fsm.ame_customers ORDER BY customer_number LIMIT 1),
        'completed', 4, date '2020-11-02', timestamptz '2020-11-02 08:00+00',
        timestamptz '2020-11-02 11:30+00', timestamptz '2020-11-01 07:00+00';
 SQL
-ok "$(q -c "SELECT count(DISTINCT month) || ' months, ' || count(*) || ' rows' FROM fsm.service_level_metrics_monthly")" \
-	"2 months, 4 rows" "the monthly view has two months, one of them for one tier only"
+ok "$(q -c "SELECT count(*) FILTER (WHERE month = date '2020-11-01') || ' ' || (count(DISTINCT month) > 1)
+            FROM fsm.service_level_metrics_monthly")" \
+	"1 true" "the monthly view has several months, one of them for one tier only"
 
 PGDATABASE=$db PGOPTIONS='-c search_path=nowhere' bash scripts/report.sh "$page" >"$logdir/report.log" 2>&1
 ok "$? $(cat "$logdir/report.log")" "0 report: wrote $page" \
