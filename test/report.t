@@ -39,7 +39,7 @@ hostile='</script><b id=pwned>x</b><script>document.title='"'pwned'"'</script> &
 q -v name="$hostile" <<'SQL' >/dev/null || { echo "Bail out! hostile technician failed"; exit 1; }
 INSERT INTO fsm.ame_technicians (name, email) VALUES (:'name', 'ann@ame.example');
 -- created in a month of its own, which no other tier has: the trend charts
--- get a second month, with gaps (NULL) for the other two tiers
+-- get a month with gaps (NULL) for the other two tiers
 INSERT INTO fsm.ame_visits (customer_id, technician_id, status, current_phase, scheduled_date,
                             actual_start_time, completed_at, created_at)
 SELECT (SELECT id FROM fsm.ame_customers ORDER BY customer_number LIMIT 1),
