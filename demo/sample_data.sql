@@ -49,34 +49,27 @@ SELECT format('00000000-0000-4000-8000-%s', lpad(i::text, 12, '0'))::uuid,
 FROM generate_series(1, 12) AS i;
 
 -- 900 visits by the first eleven technicians (Lena Vogel has none yet):
--- scheduled, in progress in every phase, completed, cancelled; each
--- requested (created_at) some hours before its start, June to November:
--- 1 to 50 hours for GUARDIAN, 4 times that for ASSURE, 10 times for CORE,
--- so that the service levels (response met or missed per tier, the
--- monthly trend) have something to show
-WITH c AS (SELECT id, service_tier, row_number() OVER (ORDER BY customer_number) AS n FROM ame_customers),
+-- scheduled, in progress in every phase, completed, cancelled
+WITH c AS (SELECT id, row_number() OVER (ORDER BY customer_number) AS n FROM ame_customers),
      t AS (SELECT id, row_number() OVER (ORDER BY name) AS n FROM ame_technicians
            WHERE name <> 'Lena Vogel')
 INSERT INTO ame_visits (customer_id, technician_id, status, current_phase, scheduled_date,
-                        actual_start_time, completed_at, duration_hours, notes, created_at)
+                        actual_start_time, completed_at, duration_hours, notes)
 SELECT c.id, t.id, v.status, v.phase, v.day,
        CASE WHEN v.status IN ('in_progress', 'completed') THEN v.day + time '08:00' END,
        CASE WHEN v.status = 'completed' THEN v.day + time '08:00' + v.hours * interval '1 hour' END,
        CASE WHEN v.status = 'completed' THEN v.hours END,
-       CASE WHEN i % 9 = 0 THEN 'Customer asked for a follow-up on the chiller plant.' END,
-       v.day + time '08:00' - v.lead_hours * interval '1 hour'
-         * CASE c.service_tier WHEN 'GUARDIAN' THEN 1 WHEN 'ASSURE' THEN 4 ELSE 10 END
+       CASE WHEN i % 9 = 0 THEN 'Customer asked for a follow-up on the chiller plant.' END
 FROM generate_series(1, 900) AS i
 CROSS JOIN LATERAL (
   SELECT (ARRAY['completed', 'completed', 'in_progress', 'scheduled', 'completed', 'cancelled'])[1 + i % 6] AS status,
          date '2026-06-01' + (i % 180) AS day,
-         round((1.5 + (i % 13) * 0.5)::numeric, 2) AS hours,
-         (ARRAY[1, 2, 3, 5, 8, 20, 50])[1 + i % 7] AS lead_hours
+         round((1.5 + (i % 13) * 0.5)::numeric, 2) AS hours
 ) s
 CROSS JOIN LATERAL (
   SELECT s.status,
          CASE s.status WHEN 'completed' THEN 4 WHEN 'in_progress' THEN 1 + (i / 6) % 4 ELSE 1 END AS phase,
-         s.day, s.hours, s.lead_hours
+         s.day, s.hours
 ) v
 JOIN c ON c.n = 1 + (i / 3) % 300
 JOIN t ON t.n = 1 + i % 11;
