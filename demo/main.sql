@@ -95,6 +95,10 @@ FROM technician_performance ORDER BY name;
 \echo '== BI view: service_tier_metrics'
 SELECT * FROM service_tier_metrics ORDER BY service_tier;
 
+\echo '== service levels: the targets, and how each tier did (docs/workflow.md)'
+SELECT * FROM ame_service_levels ORDER BY response_target;
+SELECT * FROM service_level_metrics ORDER BY service_tier;
+
 \echo '== audit trail: a customer changes, and its history'
 SELECT clock_timestamp() AS before_survey \gset
 SET request.jwt.claims = '{"sub": "00000000-0000-4000-8000-000000000003"}';

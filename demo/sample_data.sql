@@ -49,17 +49,21 @@ SELECT format('00000000-0000-4000-8000-%s', lpad(i::text, 12, '0'))::uuid,
 FROM generate_series(1, 12) AS i;
 
 -- 900 visits by the first eleven technicians (Lena Vogel has none yet):
--- scheduled, in progress in every phase, completed, cancelled
+-- scheduled, in progress in every phase, completed, cancelled; each
+-- requested (created_at) some hours before its day's 08:00 start
 WITH c AS (SELECT id, row_number() OVER (ORDER BY customer_number) AS n FROM ame_customers),
      t AS (SELECT id, row_number() OVER (ORDER BY name) AS n FROM ame_technicians
            WHERE name <> 'Lena Vogel')
 INSERT INTO ame_visits (customer_id, technician_id, status, current_phase, scheduled_date,
-                        actual_start_time, completed_at, duration_hours, notes)
+                        actual_start_time, completed_at, duration_hours, notes, created_at)
 SELECT c.id, t.id, v.status, v.phase, v.day,
        CASE WHEN v.status IN ('in_progress', 'completed') THEN v.day + time '08:00' END,
        CASE WHEN v.status = 'completed' THEN v.day + time '08:00' + v.hours * interval '1 hour' END,
        CASE WHEN v.status = 'completed' THEN v.hours END,
-       CASE WHEN i % 9 = 0 THEN 'Customer asked for a follow-up on the chiller plant.' END
+       CASE WHEN i % 9 = 0 THEN 'Customer asked for a follow-up on the chiller plant.' END,
+       -- requested 1 to 79 hours before the technician started: the
+       -- response times of the service-level metrics
+       v.day + time '08:00' - (1 + (i * 7) % 79) * interval '1 hour'
 FROM generate_series(1, 900) AS i
 CROSS JOIN LATERAL (
   SELECT (ARRAY['completed', 'completed', 'in_progress', 'scheduled', 'completed', 'cancelled'])[1 + i % 6] AS status,
