@@ -163,11 +163,22 @@ if [ $fuzz_rc -ge 0 ]; then			# -1: skipped
 fi
 passed=$((passed + tap_ok))
 failed=$((failed + tap_notok))
-if [ $plain_rc -ne 0 ] && ! grep -qE '^not ok [0-9]+' "$logs/plain.log"; then
-	failed=$((failed + 1))		# a plain-server TAP script died
+# a TAP script or pgTAP file that died partway: every planned test it did
+# not run is a failure ("You planned 29 tests but ran 12."), one that ran
+# more than it planned or printed no plan is one failure
+short() {
+	cat "$@" | sed -nE 's/.*You planned ([0-9]+) tests? but ran ([0-9]+)\..*/\1 \2/p' |
+		awk '{ d = $1 - $2; s += (d > 0 ? d : 1) } END { print s + 0 }'
+}
+noplan() { cat "$@" | grep -c 'No plan found in TAP output'; }
+tap_short=$(( $(short "$logs/pgtap.log") + $(noplan "$logs/pgtap.log") ))
+plain_short=$(( $(short "$logs/plain.log") + $(noplan "$logs/plain.log") ))
+failed=$((failed + tap_short + plain_short))
+if [ $plain_rc -ne 0 ] && ! grep -qE '^not ok [0-9]+' "$logs/plain.log" && [ "$plain_short" -eq 0 ]; then
+	failed=$((failed + 1))		# a plain-server TAP script failed otherwise
 fi
-if [ $tap_rc -ne 0 ] && [ "$tap_notok" -eq 0 ]; then
-	failed=$((failed + 1))		# a pgTAP file died or ran short of its plan
+if [ $tap_rc -ne 0 ] && [ "$tap_notok" -eq 0 ] && [ "$tap_short" -eq 0 ]; then
+	failed=$((failed + 1))		# a pgTAP file or TAP script failed otherwise
 fi
 if [ $status -ne 0 ] && [ "$failed" -eq 0 ]; then
 	failed=$((failed + 1))		# a suite failed before its tests ran

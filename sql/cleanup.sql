@@ -10,8 +10,8 @@ DELETE FROM system_maintenance_log;
 
 INSERT INTO ame_customers (id, company_name, service_tier)
 VALUES ('c6000000-0000-0000-0000-000000000001', 'Cleanup Co', 'CORE');
-INSERT INTO ame_visits (id, customer_id, status)
-VALUES ('d6000000-0000-0000-0000-000000000001', 'c6000000-0000-0000-0000-000000000001', 'in_progress');
+INSERT INTO ame_visits (id, customer_id, status, actual_start_time)
+VALUES ('d6000000-0000-0000-0000-000000000001', 'c6000000-0000-0000-0000-000000000001', 'in_progress', now());
 
 -- sessions on both sides of the grace period (expires_at + 24 hours)
 INSERT INTO ame_visit_sessions (id, visit_id, session_token, is_active, auto_save_data,

@@ -21,11 +21,17 @@ INSERT INTO fsm.ame_customers (company_name, service_tier, phone, email)
 VALUES ('Schema Co', 'assure', '(555) 444-1212 #3', ' Ops@Schema.Example ')
 RETURNING customer_number, phone, phone_extension, email, service_tier;
 INSERT INTO fsm.ame_technicians (name) VALUES ('Fay');
-INSERT INTO fsm.ame_visits (customer_id, technician_id, status)
-SELECT c.id, t.id, 'completed' FROM fsm.ame_customers c, fsm.ame_technicians t;
+-- a completed visit is at phase 4 with both times; the workflow trigger
+-- derives its duration
+INSERT INTO fsm.ame_visits (customer_id, technician_id, status, current_phase,
+                            actual_start_time, completed_at)
+SELECT c.id, t.id, 'completed', 4, '2026-03-02 08:00+00', '2026-03-02 11:30+00'
+FROM fsm.ame_customers c, fsm.ame_technicians t
+RETURNING duration_hours;
 SELECT name, total_visits, completed_visits FROM fsm.technician_performance;
 SELECT service_tier, customer_count, total_visits FROM fsm.service_tier_metrics ORDER BY 1;
-UPDATE fsm.ame_visits SET current_phase = 3 RETURNING updated_at = now() AS stamped;
+-- (its workflow columns are frozen now: notes still change)
+UPDATE fsm.ame_visits SET notes = 'Filters replaced' RETURNING updated_at = now() AS stamped;
 SET request.jwt.claims = '{"sub": "00000000-0000-0000-0000-0000000000f5"}';
 SELECT fsm.ame_current_user_id();
 RESET request.jwt.claims;

@@ -53,8 +53,8 @@ DROP ROLE regress_ame_rt;
 -- one notification per changed row, ids only
 INSERT INTO ame_customers (id, company_name, service_tier)
 VALUES ('c8000000-0000-0000-0000-000000000001', 'Realtime Co', 'GUARDIAN');
-INSERT INTO ame_visits (id, customer_id, status)
-VALUES ('d8000000-0000-0000-0000-000000000001', 'c8000000-0000-0000-0000-000000000001', 'in_progress');
+INSERT INTO ame_visits (id, customer_id, status, actual_start_time)
+VALUES ('d8000000-0000-0000-0000-000000000001', 'c8000000-0000-0000-0000-000000000001', 'in_progress', now());
 LISTEN ame_realtime;
 \o | sed -E 's/PID [0-9]+/PID <pid>/'
 INSERT INTO ame_visit_sessions (id, visit_id, session_token, expires_at)

@@ -169,8 +169,8 @@ ON CONFLICT (id) DO UPDATE SET device_name = excluded.device_name;
 
 -- rows a foreign key's action changes count with the statement that caused
 -- them: deleting a visit sets visit_id of its 150 devices to null
-INSERT INTO ame_visits (id, customer_id, status)
-VALUES ('d8100000-0000-0000-0000-000000000001', 'c8100000-0000-0000-0000-000000000001', 'in_progress');
+INSERT INTO ame_visits (id, customer_id, status, actual_start_time)
+VALUES ('d8100000-0000-0000-0000-000000000001', 'c8100000-0000-0000-0000-000000000001', 'in_progress', now());
 \o | sed -E 's/PID [0-9]+/PID <pid>/'
 UPDATE device_inventory SET visit_id = 'd8100000-0000-0000-0000-000000000001'
 WHERE device_name LIKE 'bulk-%';

@@ -105,7 +105,12 @@ INSERT INTO ame_technicians (name, user_id)
 VALUES ('Twin', 'b0000000-0000-0000-0000-000000000001');
 \echo :LAST_ERROR_SQLSTATE
 
--- valid_phase_progression, status, times
+-- valid_phase_progression, status, times.  The workflow trigger
+-- (ame_visits_check_workflow) refuses each of these rows first, with its own
+-- 23514; the CHECK constraints must hold on their own all the same, so the
+-- trigger is out of the way here and the constraint's name is what the
+-- error shows.  The workflow's refusals are tested in workflow.
+ALTER TABLE ame_visits DISABLE TRIGGER ame_visits_check_workflow;
 UPDATE ame_visits SET current_phase = 5;
 \echo :LAST_ERROR_SQLSTATE
 UPDATE ame_visits SET current_phase = 0;
@@ -116,6 +121,7 @@ UPDATE ame_visits SET actual_start_time = now(), completed_at = now() - interval
 \echo :LAST_ERROR_SQLSTATE
 UPDATE ame_visits SET duration_hours = -1;
 \echo :LAST_ERROR_SQLSTATE
+ALTER TABLE ame_visits ENABLE TRIGGER ame_visits_check_workflow;
 INSERT INTO ame_visits (customer_id) VALUES (NULL);
 \echo :LAST_ERROR_SQLSTATE
 -- fk_visits_customer
@@ -125,7 +131,8 @@ INSERT INTO ame_visits (customer_id, technician_id)
 VALUES ('c0000000-0000-0000-0000-000000000001', 'a0000000-0000-0000-0000-0000000000ff');
 \echo :LAST_ERROR_SQLSTATE
 
--- completion_requires_time
+-- completion_requires_time (the task workflow's trigger fires AFTER the
+-- row is written: the CHECK refuses this row first)
 UPDATE ame_visit_progress SET is_completed = true;
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO ame_visit_progress (visit_id, phase, task_name)

@@ -10,12 +10,14 @@ VALUES ('c5000000-0000-0000-0000-000000000001', 'Session Co', 'CORE');
 INSERT INTO ame_technicians (id, user_id, name) VALUES
   ('a5000000-0000-0000-0000-000000000001', '05000000-0000-0000-0000-000000000001', 'Sid'),
   ('a5000000-0000-0000-0000-000000000002', '05000000-0000-0000-0000-000000000002', 'Sue');
-INSERT INTO ame_visits (id, customer_id, technician_id, status) VALUES
-  ('d5000000-0000-0000-0000-000000000001', 'c5000000-0000-0000-0000-000000000001', 'a5000000-0000-0000-0000-000000000001', 'scheduled'),
-  ('d5000000-0000-0000-0000-000000000002', 'c5000000-0000-0000-0000-000000000001', 'a5000000-0000-0000-0000-000000000001', 'in_progress'),
-  ('d5000000-0000-0000-0000-000000000003', 'c5000000-0000-0000-0000-000000000001', 'a5000000-0000-0000-0000-000000000002', 'completed'),
-  ('d5000000-0000-0000-0000-000000000004', 'c5000000-0000-0000-0000-000000000001', 'a5000000-0000-0000-0000-000000000002', 'cancelled'),
-  ('d5000000-0000-0000-0000-000000000005', 'c5000000-0000-0000-0000-000000000001', NULL, 'scheduled');
+-- each visit's columns agree with its status (the workflow's rules)
+INSERT INTO ame_visits (id, customer_id, technician_id, status, current_phase,
+                        actual_start_time, completed_at) VALUES
+  ('d5000000-0000-0000-0000-000000000001', 'c5000000-0000-0000-0000-000000000001', 'a5000000-0000-0000-0000-000000000001', 'scheduled', 1, NULL, NULL),
+  ('d5000000-0000-0000-0000-000000000002', 'c5000000-0000-0000-0000-000000000001', 'a5000000-0000-0000-0000-000000000001', 'in_progress', 1, '2026-01-05 08:00+00', NULL),
+  ('d5000000-0000-0000-0000-000000000003', 'c5000000-0000-0000-0000-000000000001', 'a5000000-0000-0000-0000-000000000002', 'completed', 4, '2026-01-02 08:00+00', '2026-01-02 12:00+00'),
+  ('d5000000-0000-0000-0000-000000000004', 'c5000000-0000-0000-0000-000000000001', 'a5000000-0000-0000-0000-000000000002', 'cancelled', 1, NULL, NULL),
+  ('d5000000-0000-0000-0000-000000000005', 'c5000000-0000-0000-0000-000000000001', NULL, 'scheduled', 1, NULL, NULL);
 
 -- start: a fresh 64-hex-digit token per call, the visit's technician,
 -- expires_at = now() + ttl, the defaults of the table
@@ -151,10 +153,10 @@ ORDER BY 1;
 INSERT INTO ame_technicians (id, name)
 SELECT format('a5100000-0000-0000-0000-%s', lpad(i::text, 12, '0'))::uuid, 'Bulk ' || i
 FROM generate_series(1, 200) i;
-INSERT INTO ame_visits (customer_id, technician_id, status)
+INSERT INTO ame_visits (customer_id, technician_id, status, actual_start_time)
 SELECT 'c5000000-0000-0000-0000-000000000001',
        format('a5100000-0000-0000-0000-%s', lpad((1 + i % 200)::text, 12, '0'))::uuid,
-       'in_progress'
+       'in_progress', now() - interval '2 hours'
 FROM generate_series(1, 2000) i;
 INSERT INTO ame_visit_sessions (visit_id, session_token, is_active, created_at, expires_at)
 SELECT v.id, 'bulk-' || v.id || '-' || i, i % 3 = 0, now() - interval '1 day',

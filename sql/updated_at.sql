@@ -52,7 +52,9 @@ UNION ALL SELECT 'devices', updated_at FROM device_inventory;
 BEGIN;
 UPDATE ame_customers SET site_name = 'Main plant';
 UPDATE ame_technicians SET is_active = false;
-UPDATE ame_visits SET current_phase = 2;
+-- (the visit's real change is its start: the workflow moves a phase only
+-- while the visit is in progress, with the phase's tasks done)
+UPDATE ame_visits SET status = 'in_progress';
 UPDATE ame_visit_progress SET notes = 'ok';
 UPDATE device_inventory SET ip_address = '10.0.0.7';
 SELECT 'customers' AS tbl, updated_at = now() AS now FROM ame_customers

@@ -50,8 +50,10 @@ SELECT is_empty('SELECT * FROM decoy.ame_customers', 'the decoy ame_customers st
 
 -- foreign keys, views, updated_at and identity in fsm
 INSERT INTO fsm.ame_technicians (name) VALUES ('Fay'), ('Idle');
-INSERT INTO fsm.ame_visits (customer_id, technician_id, status)
-SELECT c.id, t.id, 'completed' FROM fsm.ame_customers c, fsm.ame_technicians t
+INSERT INTO fsm.ame_visits (customer_id, technician_id, status, current_phase,
+                            actual_start_time, completed_at)
+SELECT c.id, t.id, 'completed', 4, '2026-03-02 08:00+00', '2026-03-02 11:30+00'
+FROM fsm.ame_customers c, fsm.ame_technicians t
 WHERE t.name = 'Fay';
 SELECT results_eq(
   $$SELECT name, total_visits, completed_visits, completion_rate
@@ -74,7 +76,8 @@ SET LOCAL session_replication_role = origin;
 UPDATE fsm.ame_visits SET status = 'completed';
 SELECT is((SELECT updated_at FROM fsm.ame_visits), '2020-01-01 00:00+00'::timestamptz,
           'fsm: a no-op UPDATE keeps updated_at');
-UPDATE fsm.ame_visits SET current_phase = 3;
+-- (a completed visit's workflow columns are frozen: its notes still change)
+UPDATE fsm.ame_visits SET notes = 'Filters replaced';
 SELECT is((SELECT updated_at FROM fsm.ame_visits), now(),
           'fsm: a real change sets updated_at to now()');
 

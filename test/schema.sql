@@ -381,6 +381,10 @@ SELECT throws_ok(
   'valid_service_tier rejects a tier outside CORE/ASSURE/GUARDIAN');
 ALTER TABLE public.ame_customers ENABLE TRIGGER ame_customers_normalize;
 
+-- the workflow trigger (BEFORE) refuses these rows first (its own 23514,
+-- constraint ame_visit_workflow); the CHECK constraints must hold on their
+-- own, so that trigger is out of the way while they are proven
+ALTER TABLE public.ame_visits DISABLE TRIGGER ame_visits_check_workflow;
 SELECT throws_ok(
   $$UPDATE public.ame_visits SET current_phase = 5$$,
   '23514', 'new row for relation "ame_visits" violates check constraint "valid_phase_progression"',
@@ -389,6 +393,9 @@ SELECT throws_ok(
   $$UPDATE public.ame_visits SET current_phase = 0$$,
   '23514', 'new row for relation "ame_visits" violates check constraint "valid_phase_progression"',
   'valid_phase_progression rejects phase 0');
+ALTER TABLE public.ame_visits ENABLE TRIGGER ame_visits_check_workflow;
+-- (the task workflow's trigger fires AFTER the row is written: the CHECK
+-- refuses this row first)
 SELECT throws_ok(
   $$UPDATE public.ame_visit_progress SET is_completed = true$$,
   '23514', 'new row for relation "ame_visit_progress" violates check constraint "completion_requires_time"',

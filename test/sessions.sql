@@ -17,9 +17,12 @@ INSERT INTO fsm.ame_customers (id, company_name, service_tier)
 VALUES ('c1000000-0000-0000-0000-000000000001', 'Tap Co', 'CORE');
 INSERT INTO fsm.ame_technicians (id, user_id, name)
 VALUES ('a1000000-0000-0000-0000-000000000001', '01000000-0000-0000-0000-000000000001', 'Tia');
-INSERT INTO fsm.ame_visits (id, customer_id, technician_id, status) VALUES
-  ('d1000000-0000-0000-0000-000000000001', 'c1000000-0000-0000-0000-000000000001', 'a1000000-0000-0000-0000-000000000001', 'in_progress'),
-  ('d1000000-0000-0000-0000-000000000002', 'c1000000-0000-0000-0000-000000000001', 'a1000000-0000-0000-0000-000000000001', 'completed');
+INSERT INTO fsm.ame_visits (id, customer_id, technician_id, status, current_phase,
+                            actual_start_time, completed_at) VALUES
+  ('d1000000-0000-0000-0000-000000000001', 'c1000000-0000-0000-0000-000000000001', 'a1000000-0000-0000-0000-000000000001', 'in_progress', 1,
+   '2026-01-05 08:00+00', NULL),
+  ('d1000000-0000-0000-0000-000000000002', 'c1000000-0000-0000-0000-000000000001', 'a1000000-0000-0000-0000-000000000001', 'completed', 4,
+   '2026-01-02 08:00+00', '2026-01-02 12:00+00');
 
 -- nothing on the path: the caller sees neither fsm nor public's objects
 SET LOCAL search_path = '';

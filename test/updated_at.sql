@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION ame;
 SET LOCAL search_path = pg_catalog, public;
 
-SELECT plan(28);
+SELECT plan(29);
 
 -- every table of the extension that has updated_at has the trigger
 SELECT set_eq(
@@ -96,7 +96,9 @@ SELECT is((SELECT updated_at FROM public.ame_technicians), '2020-01-01 00:00+00'
 --
 UPDATE public.ame_customers SET site_name = 'Main plant';
 UPDATE public.ame_technicians SET is_active = false;
-UPDATE public.ame_visits SET current_phase = 2;
+-- (the visit's real change is its start: the workflow moves a phase only
+-- while the visit is in progress, with the phase's tasks done)
+UPDATE public.ame_visits SET status = 'in_progress';
 UPDATE public.ame_visit_progress SET notes = 'ok';
 UPDATE public.device_inventory SET ip_address = '10.0.0.7';
 SELECT results_eq(
@@ -111,7 +113,7 @@ SELECT results_eq(
 
 -- a real change together with an explicit updated_at: now() wins
 CALL pg_temp.backdate();
-UPDATE public.ame_visits SET current_phase = 3, updated_at = '2030-01-01 00:00+00';
+UPDATE public.ame_visits SET scheduled_date = '2026-03-01', updated_at = '2030-01-01 00:00+00';
 SELECT is((SELECT updated_at FROM public.ame_visits), now(),
           'a real change with an explicit updated_at still sets now()');
 
@@ -143,8 +145,14 @@ CALL pg_temp.backdate();
 UPDATE public.device_inventory SET ip_address = '10.0.0.7/32';
 SELECT is((SELECT updated_at FROM public.device_inventory), '2020-01-01 00:00+00'::timestamptz,
           'inet 10.0.0.7 to 10.0.0.7/32 (the same stored value) is no change');
-CALL pg_temp.backdate();
-UPDATE public.ame_visits SET duration_hours = 1.5;
+-- (the visit is walked to completed: its duration_hours, derived, is 1.50)
+UPDATE public.ame_visit_progress SET is_completed = true, completed_at = now();
+UPDATE public.ame_visits SET current_phase = 2;
+UPDATE public.ame_visits SET current_phase = 3;
+UPDATE public.ame_visits SET current_phase = 4;
+UPDATE public.ame_visits SET status = 'completed', completed_at = actual_start_time + interval '90 minutes';
+SELECT is((SELECT duration_hours FROM public.ame_visits), 1.50::numeric,
+          '(the completed visit''s duration_hours is 1.50)');
 CALL pg_temp.backdate();
 UPDATE public.ame_visits SET duration_hours = 1.50;
 SELECT is((SELECT updated_at FROM public.ame_visits), '2020-01-01 00:00+00'::timestamptz,

@@ -61,7 +61,7 @@ INSERT INTO public.ame_visits (customer_id, technician_id, status, current_phase
   ('c0000000-0000-0000-0000-000000000001', 'a0000000-0000-0000-0000-000000000001',
    'completed', 4, '2026-03-02 08:00+00', '2026-03-02 09:00+00', 1.0),
   ('c0000000-0000-0000-0000-000000000001', 'a0000000-0000-0000-0000-000000000001',
-   'in_progress', 2, '2026-03-03 08:00+00', NULL, NULL),
+   'in_progress', 4, '2026-03-03 08:00+00', NULL, NULL),
   ('c0000000-0000-0000-0000-000000000002', 'a0000000-0000-0000-0000-000000000003',
    'cancelled', 1, NULL, NULL, NULL),
   ('c0000000-0000-0000-0000-000000000002', NULL, 'scheduled', 1, NULL, NULL, NULL);
@@ -112,6 +112,8 @@ SELECT results_eq(
            ('CORE', 1, 3, 2),
            ('GUARDIAN', 1, 0, 0)$$,
   'moving a customer to another tier moves its visits with it');
+-- (the visit in progress is at phase 4, without tasks: it may be
+-- completed; the duration given agrees with its times)
 UPDATE public.ame_visits SET status = 'completed', completed_at = actual_start_time + interval '3 hours',
        duration_hours = 3
 WHERE status = 'in_progress';
