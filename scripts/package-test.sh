@@ -70,7 +70,8 @@ build_debs() {
 		--exclude=./log --exclude=./tmp_check --exclude=./.built-for \
 		--exclude='*.o' --exclude='*.so' --exclude='*.bc' \
 		--exclude=./ame--"$version".sql --exclude=./regression.diffs \
-		--exclude=./regression.out . |
+		--exclude=./regression.out \
+		--exclude=./report/node_modules --exclude=./report.html . |
 		tar -C "$work/ame-$version" -x
 	# debian/control names the packages of the majors this system supports
 	(cd "$work/ame-$version" && pg_buildext updatecontrol && dpkg-buildpackage -us -uc -b) \
@@ -119,7 +120,8 @@ case ${1:-} in
 	tar -C "$dir" -x
 	mkdir "$dir/src"
 	tar -C "$tree" -c --exclude=./.git --exclude=./results --exclude=./output_iso \
-		--exclude='*.o' --exclude='*.so' --exclude='*.bc' --warning=no-file-changed . |
+		--exclude='*.o' --exclude='*.so' --exclude='*.bc' \
+		--exclude=./report/node_modules --exclude=./report.html --warning=no-file-changed . |
 		tar -C "$dir/src" -x
 	cd "$dir/src"
 	deps=$(sed -n "s/^Depends: *//p" debian/tests/control.in | sed "s/PGVERSION/$major/g; s/@, *//")

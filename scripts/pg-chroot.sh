@@ -23,7 +23,7 @@
 # before installing ame (scripts/package-test.sh installs the .deb there).
 #
 # CMD runs as root with a clean environment (HOME, PATH, LANG=C.UTF-8, TERM,
-# PG_MAJOR=MAJOR, AME_CHROOT=MAJOR, AME_FUZZ=0 and any other AME_* variable
+# PG_MAJOR=MAJOR, AME_CHROOT=MAJOR, AME_FUZZ=0, AME_REPORT=0 and any other AME_* variable
 # of the caller).
 #
 # All mounts are made in a private mount namespace (unshare -m), so none can
@@ -137,13 +137,14 @@ host_security_mirror() {
 }
 
 # The packages the project needs on this major (without the fuzz test's
-# clang: the fuzz test runs once, on the host).
+# clang and report.html's chromium and npm: the fuzz test and test/report.t
+# run once, on the host).
 packages() {
 	if [ "$base_kind" = clean ]; then
 		echo "postgresql-$major"
 		return
 	fi
-	PG_MAJOR=$major AME_FUZZ=0 bash "$tree/scripts/setup.sh" --packages
+	PG_MAJOR=$major AME_FUZZ=0 AME_REPORT=0 bash "$tree/scripts/setup.sh" --packages
 }
 
 # Mount what package scripts and PostgreSQL need inside a chroot at $1.
@@ -316,12 +317,13 @@ case $cwd/ in
 	"$tree"/*) ;;
 	*) cwd=$tree ;;
 esac
-# AME_FUZZ=0: the base has no libFuzzer (scripts/setup.sh leaves it out)
-env_pass=(PG_MAJOR="$major" AME_CHROOT="$major" AME_FUZZ=0)
+# AME_FUZZ=0, AME_REPORT=0: the base has no libFuzzer, chromium or npm
+# (scripts/setup.sh leaves them out)
+env_pass=(PG_MAJOR="$major" AME_CHROOT="$major" AME_FUZZ=0 AME_REPORT=0)
 [ -n "${TERM:-}" ] && env_pass+=(TERM="$TERM")
 for k in $(compgen -e); do
 	case $k in
-		AME_CHROOT* | AME_FUZZ) ;;	# this script's own settings
+		AME_CHROOT* | AME_FUZZ | AME_REPORT) ;;	# this script's own settings
 		AME_*) env_pass+=("$k=${!k}") ;;
 	esac
 done

@@ -10,7 +10,11 @@
 #                                      chroots from this list)
 #
 # AME_FUZZ=0 leaves out clang and libFuzzer, which only the fuzz test needs
-# (it runs once, on the host, not once per major).
+# (it runs once, on the host, not once per major).  AME_REPORT=0 leaves out
+# what report.html needs: node and npm, for the charting library that
+# `npm ci` installs in report/node_modules (report/package-lock.json), and
+# chromium, in which test/report.t opens the page (on the host only).  A
+# node from elsewhere that has npm (NodeSource's nodejs) is used as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +30,11 @@ PACKAGES=(
 )
 if [ "${AME_FUZZ:-1}" != 0 ]; then
 	PACKAGES+=(clang libclang-rt-14-dev)   # libFuzzer, for the parser's fuzz test
+fi
+
+if [ "${AME_REPORT:-1}" != 0 ]; then
+	PACKAGES+=(chromium)                   # headless, for test/report.t
+	command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 fi
 
 if [ "${1:-}" = --packages ]; then
@@ -49,6 +58,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# report.html's charting library, as package-lock.json pins it; npm ci
+# again only when the lock file changed since the last install
+if [ "${AME_REPORT:-1}" != 0 ] &&
+	! cmp -s report/package-lock.json report/node_modules/.ame-installed-lock.json; then
+	echo "setup: installing report/'s npm packages (npm ci)"
+	(cd report && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	cp report/package-lock.json report/node_modules/.ame-installed-lock.json
 fi
 
 echo "setup: building and installing ame for PostgreSQL $PG_MAJOR"

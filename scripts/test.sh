@@ -9,7 +9,8 @@
 # cached Debian chroots (scripts/pg-chroot.sh), and ends with one line that
 # counts them all.  PG_MAJOR=17 bash scripts/test.sh runs one major alone;
 # AME_MAJORS="15 18" picks a subset.  In a chroot the fuzz test, which does
-# not depend on the server, is left to the host's run.
+# not depend on the server, is left to the host's run, and so is
+# test/report.t, which needs Chromium (report.html in a browser).
 #
 # After each major's suite, scripts/package-test.sh builds that major's
 # Debian package (postgresql-NN-ame), installs it on a clean Debian of that
@@ -106,6 +107,9 @@ cluster() {
 }
 
 logs=$(mktemp -d /tmp/ame-test.XXXXXX)
+# what a TAP script keeps for a person to look at goes here too
+# (test/report.t: report.html, its rendered DOM and a screenshot)
+export AME_TEST_LOGS=$logs
 status=0
 
 echo "== pg_regress"
