@@ -114,19 +114,28 @@ SELECT pg_temp.try($$UPDATE ame_visits SET status = 'completed' WHERE id = 'd800
 -- a start time on a visit that stays scheduled
 SELECT pg_temp.try($$UPDATE ame_visits SET actual_start_time = now() WHERE id = 'd8000000-0000-0000-0000-000000000007'$$);
 SELECT pg_temp.v('d8000000-0000-0000-0000-000000000007');
--- scheduled -> cancelled, and in_progress -> cancelled
+-- scheduled -> cancelled, and in_progress -> cancelled; a visit that
+-- never started does not get a start time by being cancelled
+SELECT pg_temp.try($$UPDATE ame_visits SET status = 'cancelled', actual_start_time = created_at WHERE id = 'd8000000-0000-0000-0000-000000000007'$$);
 UPDATE ame_visits SET status = 'cancelled' WHERE id = 'd8000000-0000-0000-0000-000000000007';
 SELECT pg_temp.v('d8000000-0000-0000-0000-000000000007');
 INSERT INTO ame_visits (id, customer_id, status, current_phase, actual_start_time) VALUES
   ('d8000000-0000-0000-0000-000000000008', 'c8000000-0000-0000-0000-000000000001', 'in_progress', 2, '2026-03-04 08:00+00');
+INSERT INTO ame_visit_progress (id, visit_id, phase, task_name) VALUES
+  ('e8000000-0000-0000-0000-000000000081', 'd8000000-0000-0000-0000-000000000008', 2, 'Left undone');
 UPDATE ame_visits SET status = 'cancelled' WHERE id = 'd8000000-0000-0000-0000-000000000008';
 SELECT pg_temp.v('d8000000-0000-0000-0000-000000000008');
+-- its open task stays undone, also when moved in the same UPDATE
+SELECT pg_temp.try(format('UPDATE ame_visit_progress SET is_completed = true, completed_at = now()%s WHERE id = %L', m, 'e8000000-0000-0000-0000-000000000081')) AS refused
+FROM (VALUES (''), (', phase = 2'), (', phase = 3')) AS t (m);
 -- a visit in progress cannot lose its start time or gain an end
 SELECT pg_temp.try($$UPDATE ame_visits SET actual_start_time = NULL WHERE id = 'd8000000-0000-0000-0000-000000000002'$$);
 SELECT pg_temp.try($$UPDATE ame_visits SET completed_at = now() WHERE id = 'd8000000-0000-0000-0000-000000000002'$$);
 SELECT pg_temp.try($$UPDATE ame_visits SET duration_hours = 3 WHERE id = 'd8000000-0000-0000-0000-000000000002'$$);
--- but its start time can be corrected
-UPDATE ame_visits SET actual_start_time = '2026-03-02 07:30+00' WHERE id = 'd8000000-0000-0000-0000-000000000002';
+-- nor move its start, by which the service levels measure its response,
+-- nor its created_at, from which they measure
+SELECT pg_temp.try($$UPDATE ame_visits SET actual_start_time = '2026-03-02 07:30+00' WHERE id = 'd8000000-0000-0000-0000-000000000002'$$);
+SELECT pg_temp.try($$UPDATE ame_visits SET created_at = created_at - interval '1 hour' WHERE id = 'd8000000-0000-0000-0000-000000000002'$$);
 SELECT pg_temp.v('d8000000-0000-0000-0000-000000000002');
 
 --
@@ -189,6 +198,11 @@ SELECT pg_temp.try($$INSERT INTO ame_visit_progress (visit_id, phase, task_name)
 -- nor a done task reopened there, nor moved there
 SELECT pg_temp.try($$UPDATE ame_visit_progress SET is_completed = false WHERE id = 'e8000000-0000-0000-0000-000000000011'$$);
 SELECT pg_temp.try($$UPDATE ame_visit_progress SET phase = 1 WHERE id = 'e8000000-0000-0000-0000-000000000041'$$);
+-- a task added already done goes to the current phase only
+SELECT pg_temp.try($$INSERT INTO ame_visit_progress (visit_id, phase, task_name, is_completed, completed_at)
+                     VALUES ('d8000000-0000-0000-0000-000000000010', 1, 'Done long ago', true, now())$$);
+INSERT INTO ame_visit_progress (visit_id, phase, task_name, is_completed, completed_at)
+VALUES ('d8000000-0000-0000-0000-000000000010', 3, 'Reset the alarm panel', true, now());
 -- a task of the current phase, open: allowed; it blocks the next step
 INSERT INTO ame_visit_progress (id, visit_id, phase, task_name) VALUES
   ('e8000000-0000-0000-0000-000000000031', 'd8000000-0000-0000-0000-000000000010', 3, 'Calibrate sensors');
@@ -209,9 +223,12 @@ UPDATE ame_visits SET status = 'completed', completed_at = actual_start_time + i
 WHERE id = 'd8000000-0000-0000-0000-000000000010';
 SELECT status, current_phase, completed_at - actual_start_time AS took, duration_hours
 FROM ame_visits WHERE id = 'd8000000-0000-0000-0000-000000000010';
--- no task can be added to, reopened in or completed on a closed visit
+-- no task can be added to, reopened in or completed on a closed visit,
+-- not even one already done
 SELECT pg_temp.try($$INSERT INTO ame_visit_progress (visit_id, phase, task_name)
                      VALUES ('d8000000-0000-0000-0000-000000000010', 4, 'One more')$$);
+SELECT pg_temp.try($$INSERT INTO ame_visit_progress (visit_id, phase, task_name, is_completed, completed_at)
+                     VALUES ('d8000000-0000-0000-0000-000000000010', 4, 'Done after', true, now())$$);
 SELECT pg_temp.try($$UPDATE ame_visit_progress SET is_completed = false WHERE id = 'e8000000-0000-0000-0000-000000000041'$$);
 SELECT pg_temp.try($$INSERT INTO ame_visit_progress (visit_id, phase, task_name)
                      VALUES ('d8000000-0000-0000-0000-000000000005', 1, 'On a cancelled visit')$$);

@@ -23,11 +23,12 @@
  * have its notes edited; such a row may be repaired by an UPDATE that
  * keeps its status and makes it consistent.
  *
- * Tasks:  an open task can be added (or reopened) only in the current or
- * a later phase of a visit that is not closed; a task can be completed
+ * Tasks:  a task can be added (or reopened, or moved) only in the current
+ * or a later phase of a visit that is not closed; a task can be completed
  * only while its visit is in_progress, in its current phase or an earlier
- * one.  A task inserted already completed is history: it may be recorded
- * for a started visit's current or an earlier phase.
+ * one.  So a task added already completed goes to the current phase of a
+ * visit in progress.  History from elsewhere is loaded as a restore is
+ * (the owner, with row_security off: docs/workflow.md).
  *
  * Concurrency.  The task trigger (AFTER the task row is written) reads
  * the visit with FOR SHARE, the visit's UPDATE holds FOR NO KEY UPDATE:
@@ -63,6 +64,8 @@
 #include "catalog/pg_type.h"
 #include "nodes/nodeFuncs.h"
 #include "commands/trigger.h"
+#include "common/int.h"
+#include "lib/stringinfo.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -211,8 +214,16 @@ read_visit(TupleTableSlot *slot, const VisitState *st, VisitRow *row)
 static Datum
 derived_duration(const VisitRow *row, int32 typmod)
 {
-	Datum		micros = NumericGetDatum(int64_to_numeric(row->done - row->start));
+	int64		diff;
+	Datum		micros;
 	Datum		hours;
+
+	/* finite times can still be 9.4e18 us apart, past int64 */
+	if (pg_sub_s64_overflow(row->done, row->start, &diff))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("the time between actual_start_time and completed_at is out of range")));
+	micros = NumericGetDatum(int64_to_numeric(diff));
 
 	hours = DirectFunctionCall2(numeric_div, micros,
 								NumericGetDatum(int64_to_numeric(USECS_PER_HOUR)));
@@ -277,16 +288,26 @@ static void
 refuse(Relation rel, const char *rule, const char *detail, const char *hint,
 	   const char *fmt,...)
 {
-	char		buf[512];
-	va_list		args;
+	StringInfoData buf;
 
-	va_start(args, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, args);
-	va_end(args);
+	/* the whole message, however long (a status text can be any length) */
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
 
 	ereport(ERROR,
 			(errcode(ERRCODE_CHECK_VIOLATION),
-			 errmsg_internal("%s", buf),
+			 errmsg_internal("%s", buf.data),
 			 detail ? errdetail_internal("%s", detail) : 0,
 			 hint ? errhint("%s", hint) : 0,
 			 errtableconstraint(rel, rule)));
@@ -520,38 +541,46 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 
 	/*
 	 * created_at is when the visit was requested: the service levels
-	 * measure from it, so it is a finite time (checked when it is written;
-	 * a restore writes rows as they were)
+	 * measure from it.  It is a finite time, and an UPDATE does not move it
+	 * (nor any time the service levels read: see below), unless it was not
+	 * finite (a row from before 1.4).  A restore writes rows as they were.
 	 */
 	{
 		bool		cnull;
 		Datum		created = slot_getattr(newslot, st->created, &cnull);
+		bool		infinite = !cnull && TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(created));
+		bool		wrong_created = false;
 
-		bool		written = false;
-
-		if (!cnull && TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(created)))
+		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		{
-			if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-			{
-				bool		onull;
-				Datum		old_created = slot_getattr(trigdata->tg_trigslot,
-													   st->created, &onull);
+			bool		onull;
+			Datum		old_created = slot_getattr(trigdata->tg_trigslot,
+												   st->created, &onull);
 
-				written = ame_datum_changed(old_created, onull, created, false,
-											TupleDescAttr(desc, st->created - 1));
+			if (ame_datum_changed(old_created, onull, created, cnull,
+								  TupleDescAttr(desc, st->created - 1)))
+			{
+				/* moved, or made infinite; a repair of an infinite one is not */
+				wrong_created = infinite || (!onull &&
+											 !TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(old_created)));
 			}
-			else
-				written = !ame_restore_signalled(rel);
 		}
-		if (written)
+		else if (infinite && !ame_restore_signalled(rel))
+			wrong_created = true;
+		if (wrong_created)
 		{
 			id = slot_getattr(newslot, st->id, &isnull);
 			idtext = NULL;
+			if (infinite)
+				refuse(rel, VISIT_RULE,
+					   "The service levels measure a visit's response and resolution from its created_at, the time the request came in.",
+					   "Give created_at a finite time, or leave it to its default (now()).",
+					   "visit %s cannot have created_at %s", IDTEXT,
+					   DatumGetCString(DirectFunctionCall1(timestamptz_out, created)));
 			refuse(rel, VISIT_RULE,
-				   "The service levels measure a visit's response and resolution from its created_at.",
-				   "Give created_at a finite time, or leave it to its default (now()).",
-				   "visit %s cannot have created_at %s", IDTEXT,
-				   DatumGetCString(DirectFunctionCall1(timestamptz_out, created)));
+				   "The service levels measure a visit's response and resolution from its created_at, the time the request came in.",
+				   "The owner corrects a wrong time with the visit trigger off (docs/workflow.md).",
+				   "cannot change created_at of visit %s", IDTEXT);
 		}
 	}
 
@@ -655,6 +684,22 @@ ame_visit_workflow(PG_FUNCTION_ARGS)
 				refuse(rel, VISIT_RULE, NULL, allowed_next(old.status),
 					   "cannot change the status of visit %s from \"%s\" to \"%s\"",
 					   IDTEXT, old.status_text, nw.status_text);
+		}
+
+		/*
+		 * actual_start_time is written when the visit starts (stamped, or
+		 * given with the UPDATE that starts it), and then kept: the
+		 * service levels measure the response by it
+		 */
+		if (nw.start_null != old.start_null ||
+			(!nw.start_null && nw.start != old.start))
+		{
+			if (!(old.status == VS_SCHEDULED && nw.status == VS_IN_PROGRESS))
+				refuse(rel, VISIT_RULE, NULL,
+					   "actual_start_time is given or stamped when the visit starts, and then kept; the owner corrects a wrong time with the visit trigger off (docs/workflow.md).",
+					   "cannot change actual_start_time of visit %s while it is \"%s\"%s",
+					   IDTEXT, old.status_text,
+					   nw.status != old.status ? " and becomes another status" : "");
 		}
 
 		if (nw.phase != old.phase)
@@ -977,21 +1022,26 @@ ame_visit_task_workflow(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		/* a task recorded as done: history of a started visit */
-		if (vstatus == VS_SCHEDULED)
+		/*
+		 * A task added (or moved to another visit or phase) already done:
+		 * added, so only to the current phase or a later one of an open
+		 * visit; done, so only while the visit is in progress and not ahead
+		 * of it.  That leaves the current phase of a visit in progress.
+		 */
+		if (vstatus != VS_IN_PROGRESS)
 			refuse(rel, TASK_RULE, NULL,
-				   "A visit that has not started has no completed tasks: add the task open.",
-				   "cannot record a completed task of phase %d of visit %s: the visit is \"scheduled\"",
-				   phase, vid);
-		if (phase > vphase)
+				   "A task is completed while its visit is \"in_progress\", and a closed visit takes no new task.",
+				   "cannot add a completed task to phase %d of visit %s: the visit is \"%s\"",
+				   phase, vid, vstatus_text);
+		if (phase != vphase)
 		{
 			char		hint[160];
 
 			snprintf(hint, sizeof(hint),
-					 "A completed task belongs to the visit's current phase (%d) or an earlier one.",
+					 "A task added already completed belongs to the visit's current phase (%d).",
 					 vphase);
 			refuse(rel, TASK_RULE, NULL, hint,
-				   "cannot record a completed task of phase %d of visit %s: the visit is at phase %d",
+				   "cannot add a completed task to phase %d of visit %s: the visit is at phase %d",
 				   phase, vid, vphase);
 		}
 	}
