@@ -65,7 +65,13 @@ fi
 if [ "${AME_REPORT:-1}" != 0 ] &&
 	! cmp -s report/package-lock.json report/node_modules/.ame-installed-lock.json; then
 	echo "setup: installing report/'s npm packages (npm ci)"
-	(cd report && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	# npm trusts the certificates the system trusts (Debian's
+	# ca-certificates, and any CA the machine's administrator added with
+	# update-ca-certificates, as a TLS-inspecting proxy needs), not only
+	# the list built into node
+	cafile=()
+	[ -s /etc/ssl/certs/ca-certificates.crt ] && cafile=(--cafile /etc/ssl/certs/ca-certificates.crt)
+	(cd report && npm ci "${cafile[@]}" --no-audit --no-fund --loglevel=error >/dev/null)
 	cp report/package-lock.json report/node_modules/.ame-installed-lock.json
 fi
 
