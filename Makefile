@@ -28,8 +28,8 @@ EXTENSION = ame
 # the current version's install script is assembled from the pieces in
 # src/sql/, one per area; released versions' scripts are kept as they were,
 # with the upgrade scripts from each to the next
-DATA_built = ame--1.4.sql
-DATA = ame--1.0.sql ame--1.0--1.1.sql ame--1.1.sql ame--1.1--1.2.sql ame--1.2.sql ame--1.2--1.3.sql ame--1.3.sql ame--1.3--1.4.sql
+DATA_built = ame--2.0.sql
+DATA = ame--1.0.sql ame--1.0--1.1.sql ame--1.1.sql ame--1.1--1.2.sql ame--1.2.sql ame--1.2--1.3.sql ame--1.3.sql ame--1.3--1.4.sql ame--1.4.sql ame--1.4--2.0.sql
 PGFILEDESC = "ame - field-service data layer"
 
 # pg_regress: install first and uninstall last; each area's files between
@@ -62,7 +62,7 @@ include $(PGXS)
 # the old layout
 $(filter src/%.o,$(OBJS)): $(wildcard src/*.h)
 
-ame--1.4.sql: $(sort $(wildcard src/sql/*.sql))
+ame--2.0.sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 
 # Deeper checks, not part of the default test command (each takes minutes):

@@ -310,13 +310,13 @@ FROM unnest(ARRAY['normalize_customer_data', 'ame_set_updated_at']::name[]) AS f
 --
 SELECT has_extension('public', 'ame', 'extension ame is installed in public');
 SELECT is((SELECT requires FROM pg_available_extension_versions
-           WHERE name = 'ame' AND version = '1.4'),
+           WHERE name = 'ame' AND version = '2.0'),
           NULL, 'ame requires no other extension');
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'ame'), '1.4',
-          'CREATE EXTENSION ame installs version 1.4');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'ame'), '2.0',
+          'CREATE EXTENSION ame installs version 2.0');
 SELECT is((SELECT string_agg(target, ', ' ORDER BY target) FROM pg_extension_update_paths('ame')
            WHERE source = '1.0' AND path IS NOT NULL),
-          '1.1, 1.2, 1.3, 1.4', 'a 1.0 install can be updated to 1.1, 1.2, 1.3 and 1.4');
+          '1.1, 1.2, 1.3, 1.4, 2.0', 'a 1.0 install can be updated to 1.1, 1.2, 1.3, 1.4 and 2.0');
 SELECT set_has(
   $$SELECT c.relname::text COLLATE "default" FROM pg_extension e, unnest(e.extconfig) AS x (oid)
     JOIN pg_class c ON c.oid = x.oid WHERE e.extname = 'ame'$$,
