@@ -36,7 +36,7 @@ PGFILEDESC = "ame - field-service data layer"
 REGRESS_CORE = schema fk_restrict identity normalize updated_at views trigger_misuse settings \
 	search_path other_schema
 REGRESS_WORKFLOW = workflow service_levels
-REGRESS_SESSIONS = sessions cleanup rls realtime realtime_bulk realtime_mute cron
+REGRESS_SESSIONS = sessions cleanup rls realtime realtime_rls realtime_bulk realtime_mute realtime_cleanup cron
 REGRESS_AUDIT = audit audit_history audit_history_rls audit_batch audit_restore audit_reentry \
 	audit_log_shape audit_partitions audit_exclude audit_redact
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \

@@ -50,16 +50,28 @@ SELECT ame_setup_realtime();
 RESET ROLE;
 DROP ROLE regress_ame_rt;
 
--- one notification per changed row, ids only
+-- one notification per changed row, ids only, with what a listener needs
+-- to route it: schema, table, operation, id, and per table
+--   ame_visit_sessions, ame_visit_progress: visit_id, technician_id (the
+--     VISIT's technician, whatever the session's own column says)
+--   device_inventory: visit_id, customer_id
+-- a key of its table is always there (null when the row has no such id);
+-- the keys of the other tables never are
 INSERT INTO ame_customers (id, company_name, service_tier)
 VALUES ('c8000000-0000-0000-0000-000000000001', 'Realtime Co', 'GUARDIAN');
-INSERT INTO ame_visits (id, customer_id, status, actual_start_time)
-VALUES ('d8000000-0000-0000-0000-000000000001', 'c8000000-0000-0000-0000-000000000001', 'in_progress', now());
+INSERT INTO ame_technicians (id, user_id, name) VALUES
+  ('a8000000-0000-0000-0000-00000000000a', '08000000-0000-0000-0000-00000000000a', 'Rita'),
+  ('a8000000-0000-0000-0000-00000000000b', '08000000-0000-0000-0000-00000000000b', 'Sam');
+INSERT INTO ame_visits (id, customer_id, technician_id, status, actual_start_time)
+VALUES ('d8000000-0000-0000-0000-000000000001', 'c8000000-0000-0000-0000-000000000001',
+        'a8000000-0000-0000-0000-00000000000a', 'in_progress', now());
 LISTEN ame_realtime;
 \o | sed -E 's/PID [0-9]+/PID <pid>/'
-INSERT INTO ame_visit_sessions (id, visit_id, session_token, expires_at)
+-- the session's own technician_id (Sam) disagrees with the visit's (Rita):
+-- the payload names Rita
+INSERT INTO ame_visit_sessions (id, visit_id, technician_id, session_token, expires_at)
 VALUES ('e8000000-0000-0000-0000-000000000001', 'd8000000-0000-0000-0000-000000000001',
-        'rt-1', now() + interval '1 hour');
+        'a8000000-0000-0000-0000-00000000000b', 'rt-1', now() + interval '1 hour');
 UPDATE ame_visit_sessions SET auto_save_data = '{"secret": "not in the payload"}'
 WHERE session_token = 'rt-1';
 -- an UPDATE that changes nothing sends nothing
@@ -90,5 +102,33 @@ RESET application_name;
 -- the session API notifies as any change does
 SELECT ame_end_session('rt-1') IS NOT NULL AS ended;
 \o
+
+-- the visit's technician as the statement leaves it: a statement that
+-- reassigns the visit and changes its session names the new technician
+\o | sed -E 's/PID [0-9]+/PID <pid>/'
+WITH v AS (UPDATE ame_visits SET technician_id = 'a8000000-0000-0000-0000-00000000000b'
+           WHERE id = 'd8000000-0000-0000-0000-000000000001' RETURNING id)
+UPDATE ame_visit_sessions SET auto_save_data = '{"reassigned": true}'
+WHERE visit_id IN (SELECT id FROM v);
+-- a visit without a technician: technician_id null
+UPDATE ame_visits SET technician_id = NULL WHERE id = 'd8000000-0000-0000-0000-000000000001';
+UPDATE ame_visit_sessions SET auto_save_data = '{"unassigned": true}' WHERE session_token = 'rt-1';
+\o
+
+-- deleting a visit deletes its sessions and progress (ON DELETE CASCADE):
+-- those DELETEs are announced with the visit_id; the visit is gone by
+-- then, so technician_id is null (route them by visit_id)
+\o | sed -E 's/PID [0-9]+/PID <pid>/'
+INSERT INTO ame_visits (id, customer_id, technician_id)
+VALUES ('d8000000-0000-0000-0000-000000000002', 'c8000000-0000-0000-0000-000000000001',
+        'a8000000-0000-0000-0000-00000000000a');
+INSERT INTO ame_visit_sessions (id, visit_id, session_token, expires_at)
+VALUES ('e8000000-0000-0000-0000-000000000002', 'd8000000-0000-0000-0000-000000000002',
+        'rt-2', now() + interval '1 hour');
+INSERT INTO ame_visit_progress (id, visit_id, phase, task_name)
+VALUES ('f8000000-0000-0000-0000-000000000002', 'd8000000-0000-0000-0000-000000000002', 1, 'Check');
+DELETE FROM ame_visits WHERE id = 'd8000000-0000-0000-0000-000000000002';
+\o
 UNLISTEN ame_realtime;
 DELETE FROM ame_visit_sessions WHERE session_token = 'rt-1';
+DELETE FROM ame_technicians WHERE id IN ('a8000000-0000-0000-0000-00000000000a', 'a8000000-0000-0000-0000-00000000000b');

@@ -86,6 +86,25 @@ INSERT INTO misuse_text_id VALUES ('x');
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS rows FROM misuse_text_id;
 DROP TABLE misuse_text_id;
+-- its arguments name routing keys: an unknown or repeated one, or one
+-- whose column the table lacks (misuse has no visit_id), fails the
+-- statement and writes nothing
+CREATE TRIGGER t AFTER INSERT ON misuse
+  FOR EACH ROW EXECUTE FUNCTION ame_realtime_notify('company_name');
+INSERT INTO misuse (company_name, service_tier) VALUES ('x', 'core');
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER t ON misuse;
+CREATE TRIGGER t AFTER INSERT ON misuse
+  FOR EACH ROW EXECUTE FUNCTION ame_realtime_notify('visit_id', 'visit_id');
+INSERT INTO misuse (company_name, service_tier) VALUES ('x', 'core');
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER t ON misuse;
+CREATE TRIGGER t AFTER INSERT ON misuse
+  FOR EACH ROW EXECUTE FUNCTION ame_realtime_notify('technician_id');
+INSERT INTO misuse (company_name, service_tier) VALUES ('x', 'core');
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER t ON misuse;
+SELECT count(*) AS rows FROM misuse WHERE company_name = 'x';
 
 -- ame_realtime_notify_statement: only AFTER ... FOR EACH STATEMENT, and
 -- not for TRUNCATE

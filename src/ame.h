@@ -101,6 +101,16 @@ extern void ame_audit_install_hooks(void);
 extern bool ame_realtime_suppressed;
 extern void ame_realtime_install_hooks(void);
 
+/*
+ * cleanup_expired_sessions()'s summary: the visits it passes, at most
+ * AME_REALTIME_CLEANUP_VISITS (more than a payload can hold), as many as
+ * fit are listed
+ */
+#define AME_REALTIME_CLEANUP_VISITS	100
+extern void ame_realtime_notify_cleanup(Oid nsp, int64 rows, int64 nvisits,
+										Datum visit_ids, Datum counts,
+										bool isnull);
+
 /* import_csv.c: CSV import; its GUC is defined by _PG_init */
 
 extern int	ame_import_max_field_size;

@@ -15,12 +15,33 @@
  * data, because a NOTIFY reaches every listener of the channel regardless
  * of row-level security:
  *
- *	  {"table":"ame_visit_sessions","operation":"UPDATE",
- *	   "id":"<uuid>","visit_id":"<uuid>"|null}
+ *	  {"schema":"public","table":"ame_visit_sessions","operation":"UPDATE",
+ *	   "id":"<uuid>","visit_id":"<uuid>"|null,"technician_id":"<uuid>"|null}
  *
- * Above that, one summary for the statement:
+ * The keys after "id" are the routing keys named by the row trigger's
+ * arguments, in their order (a trigger without arguments gives visit_id
+ * when the table has it, as 1.x did):
  *
- *	  {"table":"device_inventory","operation":"INSERT","rows":150,"bulk":true}
+ *	  visit_id       the row's visit_id column
+ *	  customer_id    the row's customer_id column
+ *	  technician_id  the technician of the row's VISIT (not of any column of
+ *	                 the row), read by a probe of ame_visits' primary key
+ *	                 as the statement leaves it: no SQL, no permission
+ *	                 check, no row-level security, nothing found through
+ *	                 the search_path; null when the row has no visit, the
+ *	                 visit has no technician, or the visit is gone (deleted
+ *	                 in this transaction: its sessions and tasks go with it)
+ *
+ * A listed key is always there, null when there is no such id.
+ *
+ * Above AME_REALTIME_MAX_ROWS, one summary for the statement:
+ *
+ *	  {"schema":"public","table":"device_inventory","operation":"INSERT",
+ *	   "rows":150,"bulk":true}
+ *
+ * cleanup_expired_sessions() (sessions.c) sends its own bounded summary,
+ * built here by ame_realtime_notify_cleanup(): how many sessions of which
+ * visits it archived, each visit with its technician.
  *
  * so that a bulk load holds at most AME_REALTIME_MAX_ROWS payloads per
  * table and operation, however many rows it changes.  The row's new image
@@ -59,25 +80,46 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "tcop/utility.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "ame.h"
 #include "compat.h"
 
 #define FUNCNAME		"ame_realtime_notify"
 #define STMT_FUNCNAME	"ame_realtime_notify_statement"
+
+/*
+ * PostgreSQL refuses a NOTIFY payload of this many bytes or more
+ * (NOTIFY_PAYLOAD_MAX_LENGTH of async.c, not exported): 8000 by default.
+ */
+#define AME_NOTIFY_PAYLOAD_MAX	(BLCKSZ - NAMEDATALEN - 128)
+
+/* the longest ending of a cleanup summary: "]", left-out count, "}" */
+#define CLEANUP_TAIL_MAX \
+	(sizeof("],\"truncated\":true,\"visits_left_out\":}") + MAXINT8LEN)
 
 typedef enum RealtimeOp
 {
@@ -88,12 +130,41 @@ typedef enum RealtimeOp
 
 static const char *const op_names[] = {"INSERT", "UPDATE", "DELETE"};
 
+/* the routing keys a payload can carry after "id" */
+typedef enum RouteKey
+{
+	KEY_VISIT_ID,
+	KEY_CUSTOMER_ID,
+	KEY_TECHNICIAN_ID
+} RouteKey;
+
+static const char *const key_names[] = {"visit_id", "customer_id",
+"technician_id"};
+
+#define NUM_KEYS	3
+
+/*
+ * How to find a visit's technician: ame_visits of the extension's schema,
+ * its primary key index on id, the technician_id column.
+ */
+typedef struct VisitLookup
+{
+	Oid			visits;			/* InvalidOid: cannot look up (null) */
+	Oid			pkey;
+	AttrNumber	id;
+	AttrNumber	technician_id;
+} VisitLookup;
+
 /* per-statement state of the row trigger, kept in fn_extra */
 typedef struct RealtimeState
 {
 	Oid			relid;
 	AttrNumber	id;
-	AttrNumber	visit_id;		/* InvalidAttrNumber when the table has none */
+	int			nkeys;
+	RouteKey	keys[NUM_KEYS];
+	AttrNumber	visit_id;		/* InvalidAttrNumber when no key needs it */
+	AttrNumber	customer_id;	/* likewise */
+	VisitLookup lookup;			/* for technician_id */
 } RealtimeState;
 
 /*
@@ -110,6 +181,7 @@ typedef struct PendingChanges
 	int			level;			/* exec_level where the row triggers fired */
 	SubTransactionId subid;		/* subtransaction the rows belong to */
 	int64		rows;
+	char	   *nspname;
 	char	   *relname;
 	StringInfoData payloads;
 } PendingChanges;
@@ -126,6 +198,13 @@ static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static RealtimeOp event_op(TriggerEvent event);
+static void init_state(RealtimeState *state, Relation rel, Trigger *trigger);
+static void init_visit_lookup(VisitLookup *lookup, Oid nsp);
+static void append_visit_technician(StringInfo buf,
+									const VisitLookup *lookup,
+									Datum visit_id, bool isnull);
+static void append_header(StringInfo buf, const char *nspname,
+						  const char *relname, const char *operation);
 static PendingChanges *pending_for(Relation rel, RealtimeOp op);
 static void add_row_payload(PendingChanges *p, RealtimeState *state,
 							HeapTuple tuple, TupleDesc tupdesc);
@@ -181,17 +260,14 @@ ame_realtime_notify(PG_FUNCTION_ARGS)
 	state = (RealtimeState *) fcinfo->flinfo->fn_extra;
 	if (state == NULL || state->relid != RelationGetRelid(rel))
 	{
-		int			attnum;
+		RealtimeState *fresh;
 
-		state = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
-								   sizeof(RealtimeState));
-		state->relid = RelationGetRelid(rel);
-		state->id = ame_required_column(tupdesc, RelationGetRelationName(rel),
-										FUNCNAME, "id", UUIDOID);
-		attnum = SPI_fnumber(tupdesc, "visit_id");
-		state->visit_id = (attnum > 0 &&
-						   TupleDescAttr(tupdesc, attnum - 1)->atttypid == UUIDOID)
-			? attnum : InvalidAttrNumber;
+		fresh = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+									   sizeof(RealtimeState));
+		init_state(fresh, rel, trigdata->tg_trigger);
+		if (state != NULL)
+			pfree(state);
+		state = fresh;
 		fcinfo->flinfo->fn_extra = state;
 	}
 
@@ -270,6 +346,300 @@ event_op(TriggerEvent event)
 	return RT_DELETE;			/* the guard let nothing else through */
 }
 
+/*
+ * Which columns the row trigger reads on rel: id, and those of the routing
+ * keys its arguments name (no argument: visit_id when the table has one,
+ * as in 1.x).  A bad argument is a misconfigured trigger: 39P01.
+ */
+static void
+init_state(RealtimeState *state, Relation rel, Trigger *trigger)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	const char *relname = RelationGetRelationName(rel);
+	int			i;
+
+	state->relid = RelationGetRelid(rel);
+	state->id = ame_required_column(tupdesc, relname, FUNCNAME, "id", UUIDOID);
+	state->nkeys = 0;
+	state->visit_id = InvalidAttrNumber;
+	state->customer_id = InvalidAttrNumber;
+	state->lookup.visits = InvalidOid;
+
+	if (trigger->tgnargs == 0)
+	{
+		int			attnum = SPI_fnumber(tupdesc, "visit_id");
+
+		if (attnum > 0 &&
+			TupleDescAttr(tupdesc, attnum - 1)->atttypid == UUIDOID)
+		{
+			state->visit_id = attnum;
+			state->keys[state->nkeys++] = KEY_VISIT_ID;
+		}
+		return;
+	}
+
+	for (i = 0; i < trigger->tgnargs; i++)
+	{
+		const char *arg = trigger->tgargs[i];
+		int			k;
+		int			j;
+
+		for (k = 0; k < NUM_KEYS; k++)
+			if (strcmp(arg, key_names[k]) == 0)
+				break;
+		for (j = 0; k < NUM_KEYS && j < state->nkeys; j++)
+			if (state->keys[j] == (RouteKey) k)
+				break;
+		if (k == NUM_KEYS || j < state->nkeys)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("invalid routing key \"%s\" for trigger function \"%s\"",
+							arg, FUNCNAME),
+					 errdetail("Trigger \"%s\" on relation \"%s\" names it%s.",
+							   trigger->tgname, relname,
+							   k == NUM_KEYS ? "" : " twice"),
+					 errhint("The routing keys are visit_id, customer_id and technician_id, each at most once.")));
+		state->keys[state->nkeys++] = (RouteKey) k;
+	}
+
+	for (i = 0; i < state->nkeys; i++)
+	{
+		switch (state->keys[i])
+		{
+			case KEY_VISIT_ID:
+			case KEY_TECHNICIAN_ID:
+				state->visit_id = ame_required_column(tupdesc, relname,
+													  FUNCNAME, "visit_id",
+													  UUIDOID);
+				if (state->keys[i] == KEY_TECHNICIAN_ID)
+					init_visit_lookup(&state->lookup,
+									  RelationGetNamespace(rel));
+				break;
+			case KEY_CUSTOMER_ID:
+				state->customer_id = ame_required_column(tupdesc, relname,
+														 FUNCNAME,
+														 "customer_id",
+														 UUIDOID);
+				break;
+		}
+	}
+}
+
+/*
+ * Find ame_visits of schema nsp, its primary key on id (a btree on that
+ * one column) and its technician_id column.  Anything missing leaves
+ * lookup->visits invalid: technician_id is then null, never an error that
+ * would fail the change being announced.  The lock taken here is kept to
+ * the end of the transaction, so the table stays what was checked.
+ */
+static void
+init_visit_lookup(VisitLookup *lookup, Oid nsp)
+{
+	Oid			relid = get_relname_relid("ame_visits", nsp);
+	Relation	rel;
+	TupleDesc	desc;
+	Oid			pkey;
+	int			id;
+	int			technician_id;
+
+	lookup->visits = InvalidOid;
+	if (!OidIsValid(relid))
+		return;
+	rel = try_table_open(relid, AccessShareLock);
+	if (rel == NULL)
+		return;
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+	{
+		table_close(rel, NoLock);
+		return;
+	}
+	desc = RelationGetDescr(rel);
+	id = SPI_fnumber(desc, "id");
+	technician_id = SPI_fnumber(desc, "technician_id");
+	list_free(RelationGetIndexList(rel));	/* sets rd_pkindex */
+	pkey = rel->rd_pkindex;
+
+	if (id > 0 && TupleDescAttr(desc, id - 1)->atttypid == UUIDOID &&
+		technician_id > 0 &&
+		TupleDescAttr(desc, technician_id - 1)->atttypid == UUIDOID &&
+		OidIsValid(pkey))
+	{
+		Relation	index = index_open(pkey, AccessShareLock);
+
+		if (index->rd_rel->relam == BTREE_AM_OID &&
+			index->rd_index->indnkeyatts == 1 &&
+			index->rd_index->indkey.values[0] == id)
+		{
+			lookup->visits = relid;
+			lookup->pkey = pkey;
+			lookup->id = id;
+			lookup->technician_id = technician_id;
+		}
+		index_close(index, NoLock);
+	}
+	table_close(rel, NoLock);
+}
+
+/*
+ * Append the technician of visit visit_id as a JSON string, or null: one
+ * probe of the primary key, with SnapshotSelf, i.e. the visit as it is
+ * now, including what this transaction and its current statement did (a
+ * visit reassigned by the same statement gives the new technician; one
+ * deleted by this transaction is not found).  No SQL, no permission check
+ * and no row-level security: the caller need not be able to read the
+ * visit, and only its technician's id is used.
+ */
+static void
+append_visit_technician(StringInfo buf, const VisitLookup *lookup,
+						Datum visit_id, bool isnull)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	pg_uuid_t	technician;
+	bool		found = false;
+
+	if (isnull || !OidIsValid(lookup->visits))
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+
+	rel = table_open(lookup->visits, AccessShareLock);
+	ScanKeyInit(&key, lookup->id, BTEqualStrategyNumber, F_UUID_EQ, visit_id);
+	scan = systable_beginscan(rel, lookup->pkey, true, SnapshotSelf, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		technician_null;
+		Datum		value = heap_getattr(tuple, lookup->technician_id,
+										 RelationGetDescr(rel),
+										 &technician_null);
+
+		if (!technician_null)
+		{
+			memcpy(&technician, DatumGetUUIDP(value), sizeof(pg_uuid_t));
+			found = true;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, NoLock);
+
+	if (!found)
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	appendStringInfoChar(buf, '"');
+	appendStringInfoString(buf,
+						   DatumGetCString(DirectFunctionCall1(uuid_out,
+															   UUIDPGetDatum(&technician))));
+	appendStringInfoChar(buf, '"');
+}
+
+/* {"schema":...,"table":...,"operation":"..." (the object left open) */
+static void
+append_header(StringInfo buf, const char *nspname, const char *relname,
+			  const char *operation)
+{
+	appendStringInfoString(buf, "{\"schema\":");
+	escape_json(buf, nspname);
+	appendStringInfoString(buf, ",\"table\":");
+	escape_json(buf, relname);
+	appendStringInfo(buf, ",\"operation\":\"%s\"", operation);
+}
+
+/*
+ * ame_realtime_notify_cleanup
+ *		Send cleanup_expired_sessions()'s one summary: rows sessions of
+ *		nvisits visits archived.  visit_ids (uuid[]) and counts (bigint[])
+ *		list the first visits in visit_id order with their number of
+ *		archived sessions (at most AME_REALTIME_CLEANUP_VISITS; isnull when
+ *		none).  As many as fit the NOTIFY payload limit are listed, each
+ *		with its technician; the others are counted in "visits_left_out".
+ *
+ *	  {"schema":"public","table":"ame_visit_sessions","operation":"CLEANUP",
+ *	   "rows":5,"visits":[{"visit_id":"<uuid>","technician_id":"<uuid>"|null,
+ *	   "sessions":3},...],"truncated":true,"visits_left_out":210}
+ *
+ *	(the last two keys only when a visit is left out).
+ */
+void
+ame_realtime_notify_cleanup(Oid nsp, int64 rows, int64 nvisits,
+							Datum visit_ids, Datum counts, bool isnull)
+{
+	StringInfoData buf;
+	char	   *nspname = get_namespace_name(nsp);
+	int64		listed = 0;
+
+	if (nspname == NULL)
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+
+	initStringInfo(&buf);
+	append_header(&buf, nspname, "ame_visit_sessions", "CLEANUP");
+	appendStringInfo(&buf, ",\"rows\":" INT64_FORMAT ",\"visits\":[", rows);
+
+	if (!isnull)
+	{
+		Datum	   *ids;
+		bool	   *ids_nulls;
+		int			nids;
+		Datum	   *ns;
+		bool	   *ns_nulls;
+		int			nns;
+		VisitLookup lookup;
+		StringInfoData entry;
+		int			i;
+
+		deconstruct_array(DatumGetArrayTypeP(visit_ids), UUIDOID,
+						  UUID_LEN, false, TYPALIGN_CHAR,
+						  &ids, &ids_nulls, &nids);
+		deconstruct_array(DatumGetArrayTypeP(counts), INT8OID,
+						  sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+						  &ns, &ns_nulls, &nns);
+		init_visit_lookup(&lookup, nsp);
+		initStringInfo(&entry);
+
+		for (i = 0; i < nids && i < nns; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (ids_nulls[i] || ns_nulls[i])
+				continue;		/* cannot happen: visit_id is NOT NULL */
+
+			resetStringInfo(&entry);
+			appendStringInfoString(&entry, "{\"visit_id\":\"");
+			appendStringInfoString(&entry,
+								   DatumGetCString(DirectFunctionCall1(uuid_out,
+																	   ids[i])));
+			appendStringInfoString(&entry, "\",\"technician_id\":");
+			append_visit_technician(&entry, &lookup, ids[i], false);
+			appendStringInfo(&entry, ",\"sessions\":" INT64_FORMAT "}",
+							 DatumGetInt64(ns[i]));
+
+			/* room for this entry, its comma and the longest ending */
+			if (buf.len + 1 + entry.len + CLEANUP_TAIL_MAX >=
+				AME_NOTIFY_PAYLOAD_MAX)
+				break;
+			if (listed > 0)
+				appendStringInfoChar(&buf, ',');
+			appendBinaryStringInfo(&buf, entry.data, entry.len);
+			listed++;
+		}
+		pfree(entry.data);
+	}
+
+	appendStringInfoChar(&buf, ']');
+	if (listed < nvisits)
+		appendStringInfo(&buf, ",\"truncated\":true,\"visits_left_out\":"
+						 INT64_FORMAT, nvisits - listed);
+	appendStringInfoChar(&buf, '}');
+
+	Async_Notify(AME_REALTIME_CHANNEL, buf.data);
+	pfree(buf.data);
+	pfree(nspname);
+}
+
 /* The entry of this statement (level, subtransaction) for rel and op. */
 static PendingChanges *
 pending_for(Relation rel, RealtimeOp op)
@@ -299,6 +669,10 @@ pending_for(Relation rel, RealtimeOp op)
 	p->level = exec_level;
 	p->subid = subid;
 	p->rows = 0;
+	p->nspname = get_namespace_name(RelationGetNamespace(rel));
+	if (p->nspname == NULL)
+		elog(ERROR, "cache lookup failed for namespace %u",
+			 RelationGetNamespace(rel));
 	p->relname = pstrdup(RelationGetRelationName(rel));
 	initStringInfo(&p->payloads);
 	MemoryContextSwitchTo(old);
@@ -312,14 +686,36 @@ add_row_payload(PendingChanges *p, RealtimeState *state, HeapTuple tuple,
 				TupleDesc tupdesc)
 {
 	StringInfo	buf = &p->payloads;
+	int			i;
 
 	/* the buffer grows in its own context, pending_cxt (repalloc) */
-	appendStringInfoString(buf, "{\"table\":");
-	escape_json(buf, p->relname);
-	appendStringInfo(buf, ",\"operation\":\"%s\",\"id\":", op_names[p->op]);
+	append_header(buf, p->nspname, p->relname, op_names[p->op]);
+	appendStringInfoString(buf, ",\"id\":");
 	append_uuid(buf, tuple, tupdesc, state->id);
-	appendStringInfoString(buf, ",\"visit_id\":");
-	append_uuid(buf, tuple, tupdesc, state->visit_id);
+	for (i = 0; i < state->nkeys; i++)
+	{
+		appendStringInfo(buf, ",\"%s\":", key_names[state->keys[i]]);
+		switch (state->keys[i])
+		{
+			case KEY_VISIT_ID:
+				append_uuid(buf, tuple, tupdesc, state->visit_id);
+				break;
+			case KEY_CUSTOMER_ID:
+				append_uuid(buf, tuple, tupdesc, state->customer_id);
+				break;
+			case KEY_TECHNICIAN_ID:
+				{
+					Datum		visit_id;
+					bool		isnull;
+
+					visit_id = heap_getattr(tuple, state->visit_id, tupdesc,
+											&isnull);
+					append_visit_technician(buf, &state->lookup, visit_id,
+											isnull);
+					break;
+				}
+		}
+	}
 	appendStringInfoChar(buf, '}');
 	appendStringInfoChar(buf, '\0');
 }
@@ -363,12 +759,9 @@ send_one(PendingChanges *p)
 		StringInfoData summary;
 
 		initStringInfo(&summary);
-		appendStringInfoString(&summary, "{\"table\":");
-		escape_json(&summary, p->relname);
-		appendStringInfo(&summary,
-						 ",\"operation\":\"%s\",\"rows\":" INT64_FORMAT
-						 ",\"bulk\":true}",
-						 op_names[p->op], p->rows);
+		append_header(&summary, p->nspname, p->relname, op_names[p->op]);
+		appendStringInfo(&summary, ",\"rows\":" INT64_FORMAT ",\"bulk\":true}",
+						 p->rows);
 		Async_Notify(AME_REALTIME_CHANNEL, summary.data);
 		pfree(summary.data);
 	}
@@ -402,6 +795,7 @@ free_pending(PendingChanges *p)
 {
 	if (p->payloads.data != NULL)
 		pfree(p->payloads.data);
+	pfree(p->nspname);
 	pfree(p->relname);
 	pfree(p);
 }

@@ -35,7 +35,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
-#include "commands/async.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -380,7 +379,10 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 		bool		isnull;
 		SPIPlanPtr	plan;
 		int			rc;
-		char		payload[128];
+		int64		visits;
+		Datum		visit_ids;
+		bool		visit_ids_null;
+		Datum		visit_counts;
 
 		sessions_relid = get_relname_relid("ame_visit_sessions", nsp);
 		if (!OidIsValid(sessions_relid))
@@ -431,14 +433,24 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 						" FROM moved m LEFT JOIN LATERAL ("
 						"SELECT pg_catalog.max(a.archived_at) AS last FROM %2$s a"
 						" WHERE a.id OPERATOR(pg_catalog.=) m.id) p ON true"
-						" RETURNING id, archived_at)"
+						" RETURNING id, visit_id, archived_at),"
+						" per_visit AS (SELECT x.visit_id, pg_catalog.count(*) AS n"
+						" FROM archived x GROUP BY x.visit_id),"
+						" listed AS (SELECT v.visit_id, v.n FROM per_visit v"
+						" ORDER BY v.visit_id"
+						" LIMIT " CppAsString2(AME_REALTIME_CLEANUP_VISITS) ")"
 						" SELECT (SELECT pg_catalog.count(*) FROM archived),"
 						" (SELECT pg_catalog.count(*) FROM archived x"
 						" WHERE x.archived_at OPERATOR(pg_catalog.<>) $2),"
 						" (SELECT pg_catalog.array_agg(l.id ORDER BY l.id) FROM"
 						" (SELECT x.id FROM archived x"
 						" WHERE x.archived_at OPERATOR(pg_catalog.<>) $2"
-						" ORDER BY x.id LIMIT " CppAsString2(AGAIN_IDS_LISTED) ") l)",
+						" ORDER BY x.id LIMIT " CppAsString2(AGAIN_IDS_LISTED) ") l),"
+						" (SELECT pg_catalog.count(*) FROM per_visit),"
+						" (SELECT pg_catalog.array_agg(l.visit_id ORDER BY l.visit_id)"
+						" FROM listed l),"
+						" (SELECT pg_catalog.array_agg(l.n ORDER BY l.visit_id)"
+						" FROM listed l)",
 						"ame_visit_sessions", "ame_visit_sessions_archive",
 						2, move_types);
 		move_values[0] = TimestampTzGetDatum(cutoff);
@@ -458,6 +470,13 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 											&isnull));
 		again_ids = SPI_getbinval(SPI_tuptable->vals[0],
 								  SPI_tuptable->tupdesc, 3, &again_ids_null);
+		visits = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 4,
+											 &isnull));
+		visit_ids = SPI_getbinval(SPI_tuptable->vals[0],
+								  SPI_tuptable->tupdesc, 5, &visit_ids_null);
+		visit_counts = SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 6, &isnull);
 		finished = GetCurrentTimestamp();
 
 		plan = get_plan(&log_plan, nsp,
@@ -494,6 +513,10 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "SPI_execute_plan failed: %s",
 				 SPI_result_code_string(rc));
+
+		/* one summary NOTIFY: how many sessions of which visits */
+		ame_realtime_notify_cleanup(nsp, moved, visits, visit_ids,
+									visit_counts, visit_ids_null || isnull);
 		SPI_finish();
 
 		if (again > 0)
@@ -502,11 +525,6 @@ cleanup_expired_sessions(PG_FUNCTION_ARGS)
 							again),
 					 errdetail("The earlier copies are kept; the new ones have a later archived_at."),
 					 errhint("The run's row in system_maintenance_log lists the ids.")));
-
-		snprintf(payload, sizeof(payload),
-				 "{\"table\":\"ame_visit_sessions\",\"operation\":\"CLEANUP\","
-				 "\"archived\":" INT64_FORMAT "}", moved);
-		Async_Notify(AME_REALTIME_CHANNEL, payload);
 	}
 	PG_FINALLY();
 	{

@@ -62,7 +62,7 @@ ok "$([ -n "$xact_with" ] && [ -n "$xact_without" ] && [ $((xact_with - xact_wit
    "yes" "so does the transaction's memory"
 ok "$(echo "$with" | grep -c 'Asynchronous notification')" "1" "the listener gets one notification for the import"
 ok "$(echo "$with" | grep -o 'payload "{.*}"')" \
-   "payload \"{\"table\":\"device_inventory\",\"operation\":\"INSERT\",\"rows\":$rows,\"bulk\":true}\"" \
+   "payload \"{\"schema\":\"public\",\"table\":\"device_inventory\",\"operation\":\"INSERT\",\"rows\":$rows,\"bulk\":true}\"" \
    "a summary of the $rows rows"
 
 dropdb ame_rt_mem

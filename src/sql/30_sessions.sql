@@ -44,7 +44,7 @@ AS 'MODULE_PATHNAME', 'cleanup_expired_sessions'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.cleanup_expired_sessions() IS
-'atomically move sessions expired more than 24 hours ago into ame_visit_sessions_archive (an id already there is archived again, next to its earlier copy); logs to system_maintenance_log; returns the number moved';
+'atomically move sessions expired more than 24 hours ago into ame_visit_sessions_archive (an id already there is archived again, next to its earlier copy); logs to system_maintenance_log; sends one NOTIFY ame_realtime saying how many sessions of which visits were archived; returns the number moved';
 
 CREATE FUNCTION @extschema@.ame_schedule_cleanup(schedule text DEFAULT '0 2 * * *')
 RETURNS bigint
@@ -96,7 +96,7 @@ AS 'MODULE_PATHNAME', 'ame_realtime_notify'
 LANGUAGE C;
 
 COMMENT ON FUNCTION @extschema@.ame_realtime_notify() IS
-'AFTER row trigger: notes each change for ame_realtime_notify_statement() (ids only; past 100 rows of a statement, only a count)';
+'AFTER row trigger: notes each change for ame_realtime_notify_statement() (ids only; past 100 rows of a statement, only a count); its arguments name the routing keys of the payload after "id": visit_id, customer_id, technician_id (the visit''s). Errors: 39P01 an unknown or repeated key, a missing column.';
 
 CREATE FUNCTION @extschema@.ame_realtime_notify_statement()
 RETURNS trigger
@@ -104,17 +104,18 @@ AS 'MODULE_PATHNAME', 'ame_realtime_notify_statement'
 LANGUAGE C;
 
 COMMENT ON FUNCTION @extschema@.ame_realtime_notify_statement() IS
-'AFTER statement trigger: NOTIFY ame_realtime with {"table", "operation", "id", "visit_id"} per changed row, or {"table", "operation", "rows", "bulk": true} above 100 rows';
+'AFTER statement trigger: NOTIFY ame_realtime with {"schema", "table", "operation", "id", <routing keys>} per changed row, or {"schema", "table", "operation", "rows", "bulk": true} above 100 rows. Errors: 39P01 when not fired as an AFTER statement trigger.';
 
+-- the routing keys each table's payload carries after "id"
 CREATE TRIGGER ame_visit_sessions_realtime
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_sessions
-	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_realtime_notify();
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_realtime_notify('visit_id', 'technician_id');
 CREATE TRIGGER ame_visit_progress_realtime
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_progress
-	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_realtime_notify();
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_realtime_notify('visit_id', 'technician_id');
 CREATE TRIGGER device_inventory_realtime
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.device_inventory
-	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_realtime_notify();
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.ame_realtime_notify('visit_id', 'customer_id');
 CREATE TRIGGER ame_visit_sessions_realtime_statement
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.ame_visit_sessions
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.ame_realtime_notify_statement();

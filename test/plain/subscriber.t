@@ -124,7 +124,7 @@ ok "$(printf '%s\n' "$heard" | grep -c .)" "2" "the subscriber's listener heard 
 ok "$(printf '%s\n' "$heard" | head -1 | grep -c "\"operation\":\"UPDATE\",\"id\":\"$live2\"")" "1" \
    "with ENABLE ALWAYS, a replicated session change is announced on the subscriber, ids only"
 ok "$(printf '%s\n' "$heard" | tail -1)" \
-   "{\"table\":\"device_inventory\",\"operation\":\"UPDATE\",\"rows\":$(pq pub $db -c "SELECT count(*) FROM device_inventory"),\"bulk\":true}" \
+   "{\"schema\":\"public\",\"table\":\"device_inventory\",\"operation\":\"UPDATE\",\"rows\":$(pq pub $db -c "SELECT count(*) FROM device_inventory"),\"bulk\":true}" \
    "... and a replicated bulk UPDATE as one summary"
 
 # the subscriber must not run its own cleanup: the publisher still has the
