@@ -79,6 +79,8 @@ fi
 
 if [ "$PG_MAJOR" != 15 ] && [ -z "${AME_CHROOT:-}" ]; then
 	out=$(mktemp /tmp/ame-test-pg"$PG_MAJOR".XXXXXX)
+	# test/app.t's node-postgres, installed here (the chroot has no npm)
+	AME_FUZZ=0 AME_REPORT=0 bash scripts/setup.sh --npm
 	AME_FUZZ=0 bash scripts/pg-chroot.sh "$PG_MAJOR" bash scripts/test.sh 2>&1 | tee "$out"
 	rc=$?
 	# no summary line: the chroot could not be built or entered
