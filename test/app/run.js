@@ -4,6 +4,8 @@
 // tests of a contract that is not there yet print "# SKIP pending"), adds
 // the coverage check (every function of the extension that is not a
 // trigger function is called by at least one test), and prints TAP.
+const fs = require('node:fs');
+const path = require('node:path');
 const { test, run, tests } = require('./tap');
 const { connect } = require('./pgrst');
 
@@ -31,6 +33,31 @@ test('every function of the extension (not a trigger function) has a node-postgr
 	} finally {
 		await client.end();
 	}
+});
+
+// docs/app-guide.md shows the code of these tests: a ```js block whose
+// first line is "// test/app/FILE (excerpt)" has each of its other lines
+// (but "// …") in FILE, in that order
+test('the JavaScript excerpts of docs/app-guide.md are code of test/app', {}, async () => {
+	const guide = fs.readFileSync(path.join(__dirname, '../../docs/app-guide.md'), 'utf8');
+	const blocks = [...guide.matchAll(/^```js\n\/\/ test\/app\/([a-z0-9_.]+) \(excerpt\)\n([\s\S]*?)^```$/gm)];
+	const wrong = [];
+	for (const [, file, body] of blocks) {
+		const code = fs.readFileSync(path.join(__dirname, file), 'utf8').split('\n');
+		let at = 0;
+		for (const line of body.split('\n')) {
+			if (line.trim() === '' || line.trim() === '// …')
+				continue;
+			const found = code.findIndex((c, i) => i >= at && c === line);
+			if (found < 0) {
+				wrong.push(`${file}: ${line.trim()}`);
+				break;
+			}
+			at = found + 1;
+		}
+	}
+	if (blocks.length < 4 || wrong.length > 0)
+		throw new Error(`${blocks.length} excerpts; not in the file (in order): ${wrong.join('; ') || '(none)'}`);
 });
 
 (async () => {
