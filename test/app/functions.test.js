@@ -197,11 +197,15 @@ test('ame_enable_audit, ame_disable_audit: the owner turns auditing of a table o
 });
 
 test('ame_audit_add_partitions: the number made, as a row; Ana: 42501 (403)', { covers: ['ame_audit_add_partitions'] }, async () => {
+	const partitions = "SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'ame_audit_logs'::regclass";
+	const before = await owner(partitions);
 	await refusedToAna('ame_audit_add_partitions', { since: '2020-01-01', until: '2020-03-01' });
+	assert.deepEqual(await owner(partitions), before);
 	const { rows } = await asOwner('ame_audit_add_partitions', { since: '2020-01-01', until: '2020-03-01' });
 	assert.equal(rows.length, 1);
 	assert.equal(typeof rows[0].ame_audit_add_partitions, 'number');
 	assert.ok(rows[0].ame_audit_add_partitions >= 2, `made ${rows[0].ame_audit_add_partitions}`);
+	assert.deepEqual(await owner(partitions), [{ n: before[0].n + rows[0].ame_audit_add_partitions }]);
 });
 
 test('ame_purge_audit_logs: rows purged (bigint: a string in node-postgres); Ana: 42501 (403)', { covers: ['ame_purge_audit_logs'] }, async () => {
@@ -213,7 +217,12 @@ test('ame_purge_audit_logs: rows purged (bigint: a string in node-postgres); Ana
 });
 
 test('ame_audit_maintenance: a jsonb object; Ana: 42501 (403)', { covers: ['ame_audit_maintenance'] }, async () => {
+	// the partitions of 2020 made above are past any retention: the
+	// maintenance of the owner would drop them, Ana's changes nothing
+	const partitions = "SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'ame_audit_logs'::regclass";
+	const before = await owner(partitions);
 	await refusedToAna('ame_audit_maintenance', {});
+	assert.deepEqual(await owner(partitions), before);
 	const { rows } = await asOwner('ame_audit_maintenance', {});
 	assert.equal(rows.length, 1);
 	assert.equal(typeof rows[0].ame_audit_maintenance, 'object');
@@ -248,8 +257,11 @@ test('cleanup_expired_sessions: the number archived, as a row; Ana: 42501 (403)'
 
 test('ame_schedule_cleanup, ame_unschedule_cleanup: the job id, then true; a bad schedule: 22023 (400); Ana: 42501 (403)', { covers: ['ame_schedule_cleanup', 'ame_unschedule_cleanup'] }, async () => {
 	const job = "SELECT schedule FROM cron.job WHERE jobname = 'session-cleanup'";
+	const installed = await owner(job);
+	assert.equal(installed.length, 1, 'CREATE EXTENSION scheduled it (pg_cron is installed)');
 	await refusedToAna('ame_schedule_cleanup', { schedule: '15 3 * * *' });
 	await refusedToAna('ame_unschedule_cleanup', {});
+	assert.deepEqual(await owner(job), installed);
 	const { rows } = await asOwner('ame_schedule_cleanup', { schedule: '15 3 * * *' });
 	assert.match(rows[0].ame_schedule_cleanup, /^[0-9]+$/);
 	assert.deepEqual(await owner(job), [{ schedule: '15 3 * * *' }]);
@@ -261,18 +273,24 @@ test('ame_schedule_cleanup, ame_unschedule_cleanup: the job id, then true; a bad
 
 test('ame_schedule_audit_maintenance, ame_unschedule_audit_maintenance: the job id, then true; Ana: 42501 (403)', { covers: ['ame_schedule_audit_maintenance', 'ame_unschedule_audit_maintenance'] }, async () => {
 	const job = "SELECT schedule FROM cron.job WHERE jobname = 'audit-maintenance'";
+	const installed = await owner(job);
+	assert.equal(installed.length, 1, 'CREATE EXTENSION scheduled it (pg_cron is installed)');
 	await refusedToAna('ame_schedule_audit_maintenance', { schedule: '45 2 * * *' });
-	await refusedToAna('ame_unschedule_audit_maintenance', {});
+	assert.deepEqual(await owner(job), installed);
 	const { rows } = await asOwner('ame_schedule_audit_maintenance', { schedule: '45 2 * * *' });
 	assert.match(rows[0].ame_schedule_audit_maintenance, /^[0-9]+$/);
+	assert.deepEqual(await owner(job), [{ schedule: '45 2 * * *' }]);
+	await refusedToAna('ame_unschedule_audit_maintenance', {});
 	assert.deepEqual(await owner(job), [{ schedule: '45 2 * * *' }]);
 	assert.deepEqual((await asOwner('ame_unschedule_audit_maintenance', {})).rows, [{ ame_unschedule_audit_maintenance: true }]);
 	assert.deepEqual(await owner(job), []);
 });
 
 test('ame_setup_realtime: the publication; Ana: 42501 (403)', { covers: ['ame_setup_realtime'] }, async () => {
-	await refusedToAna('ame_setup_realtime', {});
+	const published = "SELECT count(*)::int AS n FROM pg_publication WHERE pubname = 'ame_realtime'";
 	await (await db()).query('DROP PUBLICATION IF EXISTS ame_realtime');
+	await refusedToAna('ame_setup_realtime', {});
+	assert.deepEqual(await owner(published), [{ n: 0 }]);
 	assert.equal((await asOwner('ame_setup_realtime', {})).rows.length, 1);
 	const tables = await owner("SELECT tablename::text FROM pg_publication_tables WHERE pubname = 'ame_realtime' ORDER BY 1");
 	assert.deepEqual(tables.map((r) => r.tablename), ['ame_visit_progress', 'ame_visit_sessions', 'device_inventory']);
