@@ -71,7 +71,8 @@ build_debs() {
 		--exclude='*.o' --exclude='*.so' --exclude='*.bc' \
 		--exclude=./ame--"$version".sql --exclude=./regression.diffs \
 		--exclude=./regression.out \
-		--exclude=./report/node_modules --exclude=./report.html . |
+		--exclude=./report/node_modules --exclude=./test/app/node_modules \
+		--exclude=./report.html . |
 		tar -C "$work/ame-$version" -x
 	# debian/control names the packages of the majors this system supports
 	(cd "$work/ame-$version" && pg_buildext updatecontrol && dpkg-buildpackage -us -uc -b) \
