@@ -6,6 +6,8 @@
 // failed call changed nothing.  The data: test/app/fixture.sql.  Ana is
 // technician ...0001 (user ...0001); Ben's visit ...0009 is not hers.
 const assert = require('node:assert/strict');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
 const { test } = require('./tap');
 const { connect, rpc, claimsOf, httpStatus } = require('./pgrst');
 
@@ -125,6 +127,35 @@ test('ame_advance_phase: the new phase as a row; open tasks: 23514 ame_visit_wor
 	await failure(asAna('ame_advance_phase', { visit_id: visit(4) }),
 		{ code: '23514', constraint: 'ame_visit_workflow', status: 400 });
 	assert.equal(await phase(visit(4)), 4);
+});
+
+// -- realtime: the LISTEN client of docs/examples/realtime-listen.js hears
+//    a technician's RPC and routes it without a query
+
+test('docs/examples/realtime-listen.js hears Ana\'s ame_complete_task, routed to her visit and to her', { covers: ['ame_complete_task'] }, async () => {
+	const child = spawn(process.execPath, [path.join(__dirname, '../../docs/examples/realtime-listen.js')], {
+		env: { ...process.env, NODE_PATH: path.join(__dirname, 'node_modules'), AME_LISTEN_COUNT: '1', AME_LISTEN_TIMEOUT_MS: '20000' },
+		stdio: ['ignore', 'pipe', 'inherit'],
+	});
+	let out = '';
+	const listening = new Promise((resolve) => {
+		child.stdout.on('data', (d) => {
+			out += d;
+			if (out.includes('# listening on ame_realtime'))
+				resolve();
+		});
+	});
+	const exited = new Promise((resolve) => child.on('exit', resolve));
+	await Promise.race([listening, exited]);
+	await asAna('ame_complete_task', { progress_id: task(31) });
+	assert.equal(await exited, 0, `the listener's exit status (output: ${out})`);
+	const lines = out.split('\n').filter((l) => l.startsWith('{'));
+	assert.equal(lines.length, 1, out);
+	const { payload, rooms } = JSON.parse(lines[0]);
+	assert.equal(payload.table, 'ame_visit_progress');
+	assert.equal(payload.operation, 'UPDATE');
+	assert.equal(payload.id, task(31));
+	assert.deepEqual(rooms, [`visit:${visit(3)}`, `technician:${anaTechnician}`]);
 });
 
 // -- sessions (what 2.0 keeps; the rest is in v2_api.test.js)
