@@ -174,6 +174,7 @@ ame_start_session(PG_FUNCTION_ARGS)
 	int			rc;
 	TupleDesc	tupdesc;
 	pg_uuid_t  *session_id;
+	TimestampTz expires;
 	Datum		result[3];
 	bool		result_nulls[3] = {false, false, false};
 	bool		isnull;
@@ -268,13 +269,15 @@ ame_start_session(PG_FUNCTION_ARGS)
 		   DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull)),
 		   sizeof(pg_uuid_t));
-	result[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
-							  &isnull);
+	expires = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 2,
+												&isnull));
 
 	SPI_finish();
 
 	result[0] = UUIDPGetDatum(session_id);
 	result[1] = CStringGetTextDatum(token);
+	result[2] = TimestampTzGetDatum(expires);
 	SRF_RETURN_NEXT(funcctx,
 					HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
 													  result, result_nulls)));
