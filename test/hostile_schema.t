@@ -357,7 +357,7 @@ INSERT INTO ame_visit_sessions (visit_id, session_token, created_at, expires_at)
 VALUES (:'vid', 'c-old', pg_catalog.now() OPERATOR(pg_catalog.-) '3 days'::interval,
         pg_catalog.now() OPERATOR(pg_catalog.-) '2 days'::interval);
 SELECT cleanup_expired_sessions();
-DO $$BEGIN PERFORM ame_touch_session('c-old'::text); EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END$$;
+DO $$BEGIN PERFORM ame_touch_session('c-old'::text); EXCEPTION WHEN check_violation THEN NULL; END$$;
 UPDATE ame_customers SET phone = '555 000 1111'::text WHERE company_name OPERATOR(pg_catalog.=) 'Other Co'::text;
 INSERT INTO ame_visits (customer_id, status, current_phase, actual_start_time, completed_at, duration_hours)
 SELECT c.id, 'completed'::text, 4, '2026-01-01 08:00+00'::timestamptz, '2026-01-01 09:30+00'::timestamptz,
