@@ -131,12 +131,15 @@ SELECT operation, count(*) AS audit_rows FROM ame_audit_logs GROUP BY 1 ORDER BY
 SELECT jobname, schedule, username FROM cron.job WHERE jobname = 'session-cleanup';
 -- technicians start sessions on their open visits and auto-save into them
 CREATE TEMP TABLE demo_sessions AS
-SELECT row_number() OVER (ORDER BY v.scheduled_date, t.name) AS n,
-       v.id AS visit_id, t.name AS technician,
-       ame_start_session(v.id, interval '8 hours') AS token
-FROM ame_visits v JOIN ame_technicians t ON t.id = v.technician_id
-WHERE v.status IN ('scheduled', 'in_progress')
-ORDER BY v.scheduled_date, t.name LIMIT 40;
+WITH open_visits AS MATERIALIZED (
+  SELECT row_number() OVER (ORDER BY v.scheduled_date, t.name) AS n,
+         v.id AS visit_id, t.name AS technician
+  FROM ame_visits v JOIN ame_technicians t ON t.id = v.technician_id
+  WHERE v.status IN ('scheduled', 'in_progress')
+  ORDER BY v.scheduled_date, t.name LIMIT 40)
+SELECT o.n, o.visit_id, o.technician, s.session_id, s.session_token AS token, s.expires_at
+FROM open_visits o
+CROSS JOIN LATERAL ame_start_session(o.visit_id, interval '8 hours') s;
 SELECT count(ame_touch_session(token, jsonb_build_object('phase', 1 + n % 4, 'note', 'readings taken')))
          AS auto_saves
 FROM demo_sessions;

@@ -140,7 +140,7 @@ UPDATE ame_visit_sessions SET auto_save_data = '{"hacked": true}' WHERE session_
 DELETE FROM ame_visit_progress WHERE task_name = 'Bob task';
 DELETE FROM ame_visit_sessions_archive WHERE session_token = 'rls-bob-old';
 -- the session API judges by the same policies
-SELECT ame_start_session('d7000000-0000-0000-0000-0000000000b1');
+SELECT * FROM ame_start_session('d7000000-0000-0000-0000-0000000000b1');
 \echo :LAST_ERROR_SQLSTATE
 SELECT ame_touch_session('rls-bob', '{"hacked": true}');
 \echo :LAST_ERROR_SQLSTATE
@@ -149,7 +149,7 @@ SELECT ame_end_session('rls-bob');
 SELECT ame_touch_session('rls-bob-old');
 \echo :LAST_ERROR_SQLSTATE
 -- ... and works on her own visit
-SELECT length(ame_start_session('d7000000-0000-0000-0000-0000000000a2')) AS token_length;
+SELECT length(session_token) AS token_length FROM ame_start_session('d7000000-0000-0000-0000-0000000000a2');
 SELECT ame_touch_session('rls-ann', '{"ok": true}') IS NOT NULL AS touched;
 -- her own visit she may change
 UPDATE ame_visits SET current_phase = 2 WHERE id = 'd7000000-0000-0000-0000-0000000000a1';

@@ -19,22 +19,49 @@ INSERT INTO ame_visits (id, customer_id, technician_id, status, current_phase,
   ('d5000000-0000-0000-0000-000000000004', 'c5000000-0000-0000-0000-000000000001', 'a5000000-0000-0000-0000-000000000002', 'cancelled', 1, NULL, NULL),
   ('d5000000-0000-0000-0000-000000000005', 'c5000000-0000-0000-0000-000000000001', NULL, 'scheduled', 1, NULL, NULL);
 
+-- what a client sees of an error: its SQLSTATE and, for a refusal by a
+-- rule, the constraint field (libpq's PG_DIAG_CONSTRAINT_NAME,
+-- node-postgres' error.constraint) and the table it names
+CREATE FUNCTION pg_temp.client_error(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  state text; con text; tab text; nsp text; msg text;
+BEGIN
+  EXECUTE statement;
+  RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+    con = CONSTRAINT_NAME, tab = TABLE_NAME, nsp = SCHEMA_NAME;
+  RETURN format('%s %s [constraint %s, table %s.%s]', state, msg,
+                coalesce(nullif(con, ''), '-'), coalesce(nullif(nsp, ''), '-'),
+                coalesce(nullif(tab, ''), '-'));
+END $$;
+
 -- start: a fresh 64-hex-digit token per call, the visit's technician,
--- expires_at = now() + ttl, the defaults of the table
-CREATE TEMP TABLE tokens (label text PRIMARY KEY, token text);
-INSERT INTO tokens VALUES
-  ('a', ame_start_session('d5000000-0000-0000-0000-000000000001')),
-  ('b', ame_start_session('d5000000-0000-0000-0000-000000000001', '30 minutes')),
-  ('c', ame_start_session('d5000000-0000-0000-0000-000000000002', '2 hours')),
-  ('d', ame_start_session('d5000000-0000-0000-0000-000000000005'));
+-- expires_at = now() + ttl, the defaults of the table; one row back:
+-- (session_id, session_token, expires_at) of the new session
+CREATE TEMP TABLE tokens (label text PRIMARY KEY, session_id uuid, token text,
+                          expires_at timestamptz);
+INSERT INTO tokens SELECT 'a', s.* FROM ame_start_session('d5000000-0000-0000-0000-000000000001') s;
+INSERT INTO tokens SELECT 'b', s.* FROM ame_start_session('d5000000-0000-0000-0000-000000000001', '30 minutes') s;
+INSERT INTO tokens SELECT 'c', s.* FROM ame_start_session('d5000000-0000-0000-0000-000000000002', '2 hours') s;
+INSERT INTO tokens SELECT 'd', s.* FROM ame_start_session(visit_id => 'd5000000-0000-0000-0000-000000000005') s;
 SELECT label, token ~ '^[0-9a-f]{64}$' AS hex64 FROM tokens ORDER BY label;
 SELECT count(DISTINCT token) AS distinct_tokens FROM tokens;
+-- the row returned is the session's: its id, token and expiry
+SELECT t.label, s.id = t.session_id AS same_id, s.expires_at = t.expires_at AS same_expiry
+FROM tokens t JOIN ame_visit_sessions s ON s.session_token = t.token ORDER BY t.label;
 SELECT t.label, s.visit_id, s.technician_id, s.ttl, s.expires_at - s.created_at AS lasts,
        s.auto_save_data, s.is_active, s.last_activity = s.created_at AS active_at_start,
        now() - s.created_at < interval '1 minute' AS recent
 FROM tokens t JOIN ame_visit_sessions s ON s.session_token = t.token ORDER BY t.label;
+-- exactly one row, also called in a target list
+SELECT count(*) AS rows_returned FROM ame_start_session('d5000000-0000-0000-0000-000000000002', '1 hour');
+SELECT (ame_start_session('d5000000-0000-0000-0000-000000000002', '1 hour')).session_token ~ '^[0-9a-f]{64}$' AS hex64;
+DELETE FROM ame_visit_sessions WHERE session_token NOT IN (SELECT token FROM tokens);
 
--- bad starts: each is an error, and no session appears
+-- bad starts: each is an error, and no session appears, no visit changes
+CREATE TEMP TABLE visits_before AS SELECT * FROM ame_visits;
 SELECT ame_start_session('d5000000-0000-0000-0000-0000000000ff');
 \echo :LAST_ERROR_SQLSTATE
 SELECT ame_start_session('d5000000-0000-0000-0000-000000000003');
@@ -49,7 +76,13 @@ SELECT ame_start_session('d5000000-0000-0000-0000-000000000001', '0 seconds');
 \echo :LAST_ERROR_SQLSTATE
 SELECT ame_start_session('d5000000-0000-0000-0000-000000000001', '-1 hour');
 \echo :LAST_ERROR_SQLSTATE
+-- a closed visit is refused by the visit workflow's rule, as its other refusals
+SELECT pg_temp.client_error($$SELECT * FROM ame_start_session('d5000000-0000-0000-0000-000000000003')$$);
+SELECT pg_temp.client_error($$SELECT * FROM ame_start_session('d5000000-0000-0000-0000-000000000004')$$);
+SELECT pg_temp.client_error($$SELECT * FROM ame_start_session('d5000000-0000-0000-0000-0000000000ff')$$);
 SELECT count(*) AS sessions FROM ame_visit_sessions;
+SELECT count(*) AS changed_visits FROM (
+  SELECT * FROM ame_visits EXCEPT SELECT * FROM visits_before) x;
 
 -- touch: merges at the top level, refreshes last_activity and expires_at
 UPDATE ame_visit_sessions SET last_activity = now() - interval '10 minutes',
@@ -78,6 +111,8 @@ SELECT ame_touch_session('no-such-token', '{}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT ame_touch_session(NULL, '{}');
 \echo :LAST_ERROR_SQLSTATE
+-- an unknown token is a bad argument (22023), named by no constraint
+SELECT pg_temp.client_error($$SELECT ame_touch_session('no-such-token', '{}')$$);
 SELECT count(*) AS changed_rows FROM (
   SELECT * FROM ame_visit_sessions EXCEPT SELECT * FROM before) x;
 -- an expired session (still live, not yet archived)
@@ -89,6 +124,9 @@ SELECT ame_touch_session((SELECT token FROM tokens WHERE label = 'c'), '{"x": 1}
 \echo :LAST_ERROR_SQLSTATE
 SELECT ame_end_session((SELECT token FROM tokens WHERE label = 'c'));
 \echo :LAST_ERROR_SQLSTATE
+-- refused by the rule that a session is active: constraint ame_session_active
+SELECT pg_temp.client_error($$SELECT ame_touch_session((SELECT token FROM tokens WHERE label = 'c'), '{"x": 1}')$$);
+SELECT pg_temp.client_error($$SELECT ame_end_session((SELECT token FROM tokens WHERE label = 'c'))$$);
 SELECT count(*) AS changed_rows FROM (
   SELECT * FROM ame_visit_sessions EXCEPT SELECT * FROM before) x;
 
@@ -107,10 +145,13 @@ SELECT ame_end_session('no-such-token');
 \echo :LAST_ERROR_SQLSTATE
 SELECT ame_end_session(NULL);
 \echo :LAST_ERROR_SQLSTATE
+SELECT pg_temp.client_error($$SELECT ame_end_session((SELECT token FROM tokens WHERE label = 'a'))$$);
+SELECT pg_temp.client_error($$SELECT ame_touch_session((SELECT token FROM tokens WHERE label = 'a'))$$);
+SELECT pg_temp.client_error($$SELECT ame_end_session('no-such-token')$$);
 SELECT count(*) AS changed_rows FROM (
   SELECT * FROM ame_visit_sessions EXCEPT SELECT * FROM before) x;
 
--- an unknown token is P0002 also for a role that may not read the
+-- an unknown token is 22023 also for a role that may not read the
 -- archive: the archive is asked only when the caller may read it
 CREATE ROLE regress_ame_no_archive;
 GRANT SELECT, UPDATE ON ame_visit_sessions TO regress_ame_no_archive;
@@ -126,9 +167,24 @@ SELECT count(*) AS changed_rows FROM (
 REVOKE ALL ON ame_visit_sessions FROM regress_ame_no_archive;
 DROP ROLE regress_ame_no_archive;
 
+-- an archived session: refused by the same rule, and nothing changes
+INSERT INTO ame_visit_sessions_archive (id, visit_id, session_token, auto_save_data,
+  is_active, last_activity, created_at, expires_at, ttl)
+VALUES ('e5000000-0000-0000-0000-000000000001', 'd5000000-0000-0000-0000-000000000001',
+        'archived-token', '{"kept": true}', true, now() - interval '3 days',
+        now() - interval '3 days', now() - interval '2 days', '1 day');
+CREATE TEMP TABLE archive_before AS SELECT * FROM ame_visit_sessions_archive;
+SELECT pg_temp.client_error($$SELECT ame_touch_session('archived-token', '{"late": 1}')$$);
+SELECT pg_temp.client_error($$SELECT ame_end_session('archived-token')$$);
+SELECT count(*) AS changed_rows FROM (
+  SELECT * FROM ame_visit_sessions EXCEPT SELECT * FROM before) x;
+SELECT count(*) AS changed_archive_rows FROM (
+  SELECT * FROM ame_visit_sessions_archive EXCEPT SELECT * FROM archive_before) x;
+DELETE FROM ame_visit_sessions_archive;
+
 -- ending in the transaction that started it keeps expires_at > created_at
 BEGIN;
-SELECT ame_end_session(ame_start_session('d5000000-0000-0000-0000-000000000002'))
+SELECT ame_end_session((SELECT session_token FROM ame_start_session('d5000000-0000-0000-0000-000000000002')))
        = now() + interval '1 microsecond' AS one_microsecond_later;
 SELECT count(*) AS ended_sessions FROM ame_visit_sessions
 WHERE NOT is_active AND created_at = now() AND expires_at > created_at;

@@ -37,6 +37,7 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -56,6 +57,15 @@
 #define CLEANUP_LOCK_KEY2	1
 #define CLEANUP_JOB_NAME	"session-cleanup"
 #define DEFAULT_SCHEDULE	"0 2 * * *"
+
+/*
+ * The rules a refusal names in its constraint field (PostgREST answers
+ * 23514 with 400; node-postgres shows the name as error.constraint): a
+ * session must be active to be touched or ended, and a session is started
+ * only on an open visit, the visit workflow's rule.
+ */
+#define SESSION_RULE		"ame_session_active"
+#define VISIT_RULE			"ame_visit_workflow"
 
 /* archived-again ids listed in a cleanup's log row, at most */
 #define AGAIN_IDS_LISTED	100
@@ -113,6 +123,7 @@ static SPIPlanPtr get_plan(KeptPlan *kp, Oid nsp, const char *fmt,
 static char *qualified(Oid nsp, const char *relname);
 static char *new_token(void);
 static Datum session_token_arg(FunctionCallInfo fcinfo);
+static int	errrule(Oid nsp, const char *relname, const char *rule);
 pg_noreturn static void report_unusable_session(Oid nsp, Datum token);
 static Oid	require_pg_cron(void);
 static int64 schedule_job(const char *funcname, FunctionCallInfo fcinfo,
@@ -134,14 +145,20 @@ PG_FUNCTION_INFO_V1(ame_schedule_audit_maintenance);
 PG_FUNCTION_INFO_V1(ame_unschedule_audit_maintenance);
 
 /*
- * ame_start_session(visit_id uuid, ttl interval) RETURNS text
+ * ame_start_session(visit_id uuid, ttl interval)
+ *		RETURNS TABLE(session_id uuid, session_token text, expires_at timestamptz)
  *		Start a new session on a scheduled or in-progress visit that the
- *		caller can see; returns its token.
+ *		caller can see; returns it, as one row.
+ *
+ * A set-returning function (so that PostgREST and SELECT * FROM see the
+ * columns) that returns exactly one row: the first call does the work,
+ * the second says it is done.
  */
 Datum
 ame_start_session(PG_FUNCTION_ARGS)
 {
-	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	FuncCallContext *funcctx;
+	Oid			nsp;
 	Datum		visit_id;
 	Interval   *ttl;
 	Interval	zero;
@@ -155,6 +172,19 @@ ame_start_session(PG_FUNCTION_ARGS)
 	bool		technician_null;
 	char	   *token;
 	int			rc;
+	TupleDesc	tupdesc;
+	pg_uuid_t  *session_id;
+	TimestampTz expires;
+	Datum		result[3];
+	bool		result_nulls[3] = {false, false, false};
+	bool		isnull;
+
+	if (!SRF_IS_FIRSTCALL())
+	{
+		funcctx = SRF_PERCALL_SETUP();
+		SRF_RETURN_DONE(funcctx);
+	}
+	funcctx = SRF_FIRSTCALL_INIT();
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -164,6 +194,7 @@ ame_start_session(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("session ttl must not be null")));
+	nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	visit_id = PG_GETARG_DATUM(0);
 	ttl = PG_GETARG_INTERVAL_P(1);
 	memset(&zero, 0, sizeof(zero));
@@ -177,8 +208,12 @@ ame_start_session(PG_FUNCTION_ARGS)
 						   DatumGetCString(DirectFunctionCall1(interval_out,
 															   IntervalPGetDatum(ttl))))));
 
-	/* made before SPI_connect, so that it outlives SPI_finish */
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "ame_start_session must be declared to return a row type");
+
+	/* made before SPI_connect, so that they outlive SPI_finish */
 	token = new_token();
+	session_id = palloc(sizeof(pg_uuid_t));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -202,11 +237,12 @@ ame_start_session(PG_FUNCTION_ARGS)
 	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (strcmp(status, "scheduled") != 0 && strcmp(status, "in_progress") != 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("visit \"%s\" is %s",
 						DatumGetCString(DirectFunctionCall1(uuid_out, visit_id)),
 						status),
-				 errdetail("Sessions can be started only on scheduled or in-progress visits.")));
+				 errdetail("Sessions can be started only on scheduled or in-progress visits."),
+				 errrule(nsp, "ame_visits", VISIT_RULE)));
 	technician = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
 							   &technician_null);
 	if (!technician_null)
@@ -215,7 +251,8 @@ ame_start_session(PG_FUNCTION_ARGS)
 	plan = get_plan(&insert_plan, nsp,
 					"INSERT INTO %s (visit_id, technician_id, session_token,"
 					" expires_at, ttl)"
-					" VALUES ($1, $2, $3, pg_catalog.now() OPERATOR(pg_catalog.+) $4, $4)",
+					" VALUES ($1, $2, $3, pg_catalog.now() OPERATOR(pg_catalog.+) $4, $4)"
+					" RETURNING id, expires_at",
 					"ame_visit_sessions", NULL,
 					4, insert_types);
 	values[0] = visit_id;
@@ -224,12 +261,26 @@ ame_start_session(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(token);
 	values[3] = IntervalPGetDatum(ttl);
 	rc = SPI_execute_plan(plan, values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
+	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+
+	/* id and expires_at are NOT NULL columns */
+	memcpy(session_id,
+		   DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull)),
+		   sizeof(pg_uuid_t));
+	expires = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 2,
+												&isnull));
 
 	SPI_finish();
 
-	PG_RETURN_TEXT_P(cstring_to_text(token));
+	result[0] = UUIDPGetDatum(session_id);
+	result[1] = CStringGetTextDatum(token);
+	result[2] = TimestampTzGetDatum(expires);
+	SRF_RETURN_NEXT(funcctx,
+					HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  result, result_nulls)));
 }
 
 /*
@@ -780,10 +831,31 @@ session_token_arg(FunctionCallInfo fcinfo)
 }
 
 /*
+ * errrule
+ *		In an ereport: name the rule a refusal breaks in the error's
+ *		constraint field, with the table it guards (schema and table
+ *		fields), as errtableconstraint() does for a real constraint; no
+ *		Relation is needed.  Returns 0, as the other err* functions.
+ */
+static int
+errrule(Oid nsp, const char *relname, const char *rule)
+{
+	char	   *nspname = get_namespace_name(nsp);
+
+	if (nspname != NULL)
+		err_generic_string(PG_DIAG_SCHEMA_NAME, nspname);
+	err_generic_string(PG_DIAG_TABLE_NAME, relname);
+	err_generic_string(PG_DIAG_CONSTRAINT_NAME, rule);
+	return 0;
+}
+
+/*
  * report_unusable_session
- *		The touch or end matched no row: say why.  A session the caller
- *		cannot see is reported exactly like an unknown one.  The token is a
- *		secret and never appears in a message.
+ *		The touch or end matched no row: say why.  An unknown token, or one
+ *		the caller cannot see, is a bad argument (22023); a session that is
+ *		no longer active (ended, expired, archived) is refused by the rule
+ *		ame_session_active (23514).  The token is a secret and never appears
+ *		in a message.
  */
 static void
 report_unusable_session(Oid nsp, Datum token)
@@ -810,15 +882,17 @@ report_unusable_session(Oid nsp, Datum token)
 
 		if (!active)
 			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("session has ended"),
 					 errdetail("An ended session cannot be touched or ended again."),
-					 errhint("Start a new session with ame_start_session().")));
+					 errhint("Start a new session with ame_start_session()."),
+					 errrule(nsp, "ame_visit_sessions", SESSION_RULE)));
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("session has expired"),
 				 errdetail("An expired session cannot be touched or ended."),
-				 errhint("Start a new session with ame_start_session().")));
+				 errhint("Start a new session with ame_start_session()."),
+				 errrule(nsp, "ame_visit_sessions", SESSION_RULE)));
 	}
 
 	/* archived?  Only asked when the caller may read the archive. */
@@ -837,14 +911,15 @@ report_unusable_session(Oid nsp, Datum token)
 				 SPI_result_code_string(rc));
 		if (SPI_processed > 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("session has expired and was archived"),
 					 errdetail("cleanup_expired_sessions() moved it to ame_visit_sessions_archive."),
-					 errhint("Start a new session with ame_start_session().")));
+					 errhint("Start a new session with ame_start_session()."),
+					 errrule(nsp, "ame_visit_sessions", SESSION_RULE)));
 	}
 
 	ereport(ERROR,
-			(errcode(ERRCODE_NO_DATA_FOUND),
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("session not found"),
 			 errdetail("No session with this token is visible to the current user.")));
 	pg_unreachable();

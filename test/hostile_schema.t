@@ -279,15 +279,16 @@ SET request.jwt.claims = '{"sub": "00000000-0000-0000-0000-0000000000aa"}';
 SELECT ame_current_user_id(), ame_current_technician_id(), ame_current_visit_ids();
 RESET request.jwt.claims;
 -- sessions, their errors, and the cleanup
-SELECT ame_start_session(v.id, '1 hour') AS tok FROM ame_visits v WHERE v.status = 'scheduled' LIMIT 1 \gset
+SELECT s.session_token AS tok FROM (SELECT v.id FROM ame_visits v WHERE v.status = 'scheduled' LIMIT 1) v,
+     ame_start_session(v.id, '1 hour') s \gset
 SELECT ame_touch_session(:'tok', '{"step": 1}') IS NOT NULL;
 SELECT ame_end_session(:'tok') IS NOT NULL;
-DO $$BEGIN PERFORM ame_touch_session('no such token'); EXCEPTION WHEN no_data_found THEN NULL; END$$;
+DO $$BEGIN PERFORM ame_touch_session('no such token'); EXCEPTION WHEN invalid_parameter_value THEN NULL; END$$;
 INSERT INTO ame_visit_sessions (visit_id, session_token, created_at, expires_at)
 SELECT v.id, 'old-' || v.id::text, now() - interval '3 days', now() - interval '2 days' FROM ame_visits v;
 SELECT cleanup_expired_sessions();
 DO $$BEGIN PERFORM ame_end_session(a.session_token) FROM ame_visit_sessions_archive a LIMIT 1;
-   EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END$$;
+   EXCEPTION WHEN check_violation THEN NULL; END$$;
 DO $$BEGIN PERFORM ame_schedule_cleanup('0 3 * * *'); EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END$$;
 DO $$BEGIN PERFORM ame_unschedule_cleanup(); EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END$$;
 SELECT ame_setup_realtime();
@@ -348,15 +349,15 @@ exercise_c() {
 	PGOPTIONS="-c search_path=$path,pg_catalog" psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" >>"$out" 2>&1 <<'SQL'
 \set VERBOSITY terse
 SELECT v.id AS vid FROM ame_visits v WHERE v.status OPERATOR(pg_catalog.=) 'scheduled'::text LIMIT 1 \gset
-SELECT ame_start_session(:'vid'::uuid, '1 hour'::interval) AS tok \gset
+SELECT session_token AS tok FROM ame_start_session(:'vid'::uuid, '1 hour'::interval) \gset
 SELECT ame_touch_session(:'tok'::text, '{"c": 1}'::jsonb) IS NOT NULL;
 SELECT ame_end_session(:'tok'::text) IS NOT NULL;
-DO $$BEGIN PERFORM ame_end_session('no such token'::text); EXCEPTION WHEN no_data_found THEN NULL; END$$;
+DO $$BEGIN PERFORM ame_end_session('no such token'::text); EXCEPTION WHEN invalid_parameter_value THEN NULL; END$$;
 INSERT INTO ame_visit_sessions (visit_id, session_token, created_at, expires_at)
 VALUES (:'vid', 'c-old', pg_catalog.now() OPERATOR(pg_catalog.-) '3 days'::interval,
         pg_catalog.now() OPERATOR(pg_catalog.-) '2 days'::interval);
 SELECT cleanup_expired_sessions();
-DO $$BEGIN PERFORM ame_touch_session('c-old'::text); EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END$$;
+DO $$BEGIN PERFORM ame_touch_session('c-old'::text); EXCEPTION WHEN check_violation THEN NULL; END$$;
 UPDATE ame_customers SET phone = '555 000 1111'::text WHERE company_name OPERATOR(pg_catalog.=) 'Other Co'::text;
 INSERT INTO ame_visits (customer_id, status, current_phase, actual_start_time, completed_at, duration_hours)
 SELECT c.id, 'completed'::text, 4, '2026-01-01 08:00+00'::timestamptz, '2026-01-01 09:30+00'::timestamptz,
@@ -401,7 +402,8 @@ SELECT count(*) FROM ame_visit_sessions_archive;
 UPDATE ame_visits SET notes = 'seen' WHERE status = 'scheduled';
 INSERT INTO ame_visit_progress (visit_id, phase, task_name)
 SELECT v.id, 2, 'Check' FROM ame_visits v WHERE v.status = 'scheduled';
-SELECT ame_start_session(v.id) IS NOT NULL FROM ame_visits v WHERE v.status = 'scheduled' LIMIT 1;
+SELECT s.session_token IS NOT NULL FROM (SELECT v.id FROM ame_visits v WHERE v.status = 'scheduled' LIMIT 1) v,
+     ame_start_session(v.id) s;
 RESET request.jwt.claims;
 SELECT count(*) FROM ame_visits;
 SQL

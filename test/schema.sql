@@ -234,7 +234,7 @@ FROM unnest(ARRAY['ame_customers', 'ame_visits', 'ame_visit_progress',
 --
 SELECT has_index('public', tbl, idx, cols, format('index %s on %s (%s)', idx, tbl, array_to_string(cols, ', ')))
 FROM (VALUES
-  ('ame_visits'::name, 'ame_visits_technician_idx'::name, ARRAY['technician_id']::name[]),
+  ('ame_visits'::name, 'ame_visits_technician_idx'::name, ARRAY['technician_id', 'id']::name[]),
   ('ame_visits', 'ame_visits_customer_idx', ARRAY['customer_id']),
   ('ame_visit_sessions', 'ame_visit_sessions_active_idx', ARRAY['visit_id', 'expires_at']),
   ('ame_visit_sessions', 'ame_visit_sessions_visit_idx', ARRAY['visit_id']),

@@ -11,7 +11,7 @@ CREATE SCHEMA fsm;
 CREATE EXTENSION ame SCHEMA fsm;
 SET LOCAL search_path = public, pg_catalog;
 
-SELECT plan(23);
+SELECT plan(26);
 
 INSERT INTO fsm.ame_customers (id, company_name, service_tier)
 VALUES ('c1000000-0000-0000-0000-000000000001', 'Tap Co', 'CORE');
@@ -27,8 +27,14 @@ INSERT INTO fsm.ame_visits (id, customer_id, technician_id, status, current_phas
 -- nothing on the path: the caller sees neither fsm nor public's objects
 SET LOCAL search_path = '';
 CREATE TEMP TABLE tap_tokens AS
-SELECT fsm.ame_start_session('d1000000-0000-0000-0000-000000000001', '1 hour') AS token;
+SELECT s.session_id, s.session_token AS token, s.expires_at
+FROM fsm.ame_start_session('d1000000-0000-0000-0000-000000000001', '1 hour') s;
 SET LOCAL search_path = public, pg_catalog;
+
+SELECT is((SELECT count(*) FROM tap_tokens), 1::bigint, 'ame_start_session returns one row');
+SELECT is((SELECT (session_id, expires_at) FROM tap_tokens),
+          (SELECT (id, expires_at) FROM fsm.ame_visit_sessions),
+          'the row holds the new session''s id and expires_at');
 
 SELECT matches((SELECT token FROM tap_tokens), '^[0-9a-f]{64}$', 'a token is 64 hex digits');
 SELECT is((SELECT technician_id FROM fsm.ame_visit_sessions), 'a1000000-0000-0000-0000-000000000001'::uuid,
@@ -40,8 +46,8 @@ SELECT throws_ok($$SELECT fsm.ame_start_session('d1000000-0000-0000-0000-0000000
                  '22023', 'visit "d1000000-0000-0000-0000-00000000ffff" not found',
                  'a missing visit is 22023');
 SELECT throws_ok($$SELECT fsm.ame_start_session('d1000000-0000-0000-0000-000000000002')$$,
-                 '55000', 'visit "d1000000-0000-0000-0000-000000000002" is completed',
-                 'a completed visit is 55000');
+                 '23514', 'visit "d1000000-0000-0000-0000-000000000002" is completed',
+                 'a completed visit is 23514 (the visit workflow''s rule)');
 SELECT throws_ok($$SELECT fsm.ame_start_session('d1000000-0000-0000-0000-000000000001', '-5 minutes')$$,
                  '22023', 'session ttl must be positive', 'a negative ttl is 22023');
 SELECT is((SELECT count(*) FROM fsm.ame_visit_sessions), 1::bigint, 'the refused starts wrote nothing');
@@ -59,16 +65,16 @@ SELECT is((SELECT auto_save_data FROM fsm.ame_visit_sessions), '{"a": 1, "b": 3}
 SELECT throws_ok($$SELECT fsm.ame_touch_session((SELECT token FROM tap_tokens), '[1]')$$,
                  '22023', 'auto-save data must be a JSON object', 'an array is 22023');
 SELECT throws_ok($$SELECT fsm.ame_touch_session('nope')$$,
-                 'P0002', 'session not found', 'an unknown token is P0002');
+                 '22023', 'session not found', 'an unknown token is 22023');
 SELECT is((SELECT auto_save_data FROM fsm.ame_visit_sessions), '{"a": 1, "b": 3}'::jsonb,
           'the refused touches changed nothing');
 
 SELECT is(fsm.ame_end_session((SELECT token FROM tap_tokens)), now() + interval '1 microsecond',
           'ending in the starting transaction: one microsecond after created_at');
 SELECT throws_ok($$SELECT fsm.ame_end_session((SELECT token FROM tap_tokens))$$,
-                 '55000', 'session has ended', 'ending twice is 55000');
+                 '23514', 'session has ended', 'ending twice is 23514');
 SELECT throws_ok($$SELECT fsm.ame_touch_session((SELECT token FROM tap_tokens))$$,
-                 '55000', 'session has ended', 'touching an ended session is 55000');
+                 '23514', 'session has ended', 'touching an ended session is 23514');
 
 -- cleanup, with an empty search_path
 INSERT INTO fsm.ame_visit_sessions (visit_id, session_token, created_at, expires_at)
@@ -82,7 +88,9 @@ SELECT is((SELECT session_token FROM fsm.ame_visit_sessions_archive), 'tap-old',
 SELECT is((SELECT affected_rows FROM fsm.system_maintenance_log WHERE operation = 'session_cleanup'),
           1::bigint, 'and logs it in fsm''s log');
 SELECT throws_ok($$SELECT fsm.ame_touch_session('tap-old')$$,
-                 '55000', 'session has expired and was archived', 'an archived session says so');
+                 '23514', 'session has expired and was archived', 'an archived session says so');
+SELECT is((SELECT count(*) FROM fsm.ame_visit_sessions_archive WHERE session_token = 'tap-old'), 1::bigint,
+          'the refused touch left the archived session where it was');
 
 -- the helpers pin their search_path: pg_catalog, without the extension's schema
 SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'fsm.ame_current_visit_ids()'::regprocedure),

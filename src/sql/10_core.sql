@@ -129,8 +129,13 @@ CREATE TABLE @extschema@.ame_visits (
 		REFERENCES @extschema@.ame_technicians (id) ON DELETE RESTRICT
 );
 
+-- a technician's visits, read index-only (with id) by the row-level
+-- security helper ame_current_visit_ids() (30_sessions.sql)
 CREATE INDEX ame_visits_technician_idx
-	ON @extschema@.ame_visits (technician_id);
+	ON @extschema@.ame_visits (technician_id, id);
+
+COMMENT ON INDEX @extschema@.ame_visits_technician_idx IS
+'a technician''s visits: the row-level security helper ame_current_visit_ids() reads their ids from it index-only, and the seed''s "active sessions of a technician" starts from it';
 CREATE INDEX ame_visits_customer_idx
 	ON @extschema@.ame_visits (customer_id);
 

@@ -6,12 +6,12 @@
 
 CREATE FUNCTION @extschema@.ame_start_session(visit_id uuid,
 											  ttl interval DEFAULT '8 hours')
-RETURNS text
+RETURNS TABLE (session_id uuid, session_token text, expires_at timestamptz)
 AS 'MODULE_PATHNAME', 'ame_start_session'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE ROWS 1;
 
 COMMENT ON FUNCTION @extschema@.ame_start_session(uuid, interval) IS
-'start a new session on a scheduled or in-progress visit the caller can see; returns its unguessable token';
+'start a new session on a scheduled or in-progress visit the caller can see; returns one row: its id, its unguessable token and its expires_at (now() + ttl). Errors: 22023 visit not found or not visible, NULL argument, ttl not positive; 23514 (constraint ame_visit_workflow) visit completed or cancelled; 42501 without the table rights.';
 
 CREATE FUNCTION @extschema@.ame_touch_session(token text,
 											  auto_save jsonb DEFAULT NULL)
@@ -20,7 +20,7 @@ AS 'MODULE_PATHNAME', 'ame_touch_session'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.ame_touch_session(text, jsonb) IS
-'merge a JSON object into the session''s auto_save_data and extend it by its ttl; returns the new expires_at';
+'merge a JSON object into the session''s auto_save_data and extend it by its ttl; returns the new expires_at. Errors: 22023 unknown or invisible token, NULL token, auto_save not an object; 23514 (constraint ame_session_active) session ended, expired or archived.';
 
 CREATE FUNCTION @extschema@.ame_end_session(token text)
 RETURNS timestamptz
@@ -28,7 +28,7 @@ AS 'MODULE_PATHNAME', 'ame_end_session'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.ame_end_session(text) IS
-'end an active session (is_active = false, expires_at = the end time); returns the end time';
+'end an active session (is_active = false, expires_at = the end time); returns the end time. Errors: 22023 unknown or invisible token, NULL token; 23514 (constraint ame_session_active) session already ended, expired or archived.';
 
 -- touching an archived session says so: look tokens up in the archive too
 CREATE INDEX ame_visit_sessions_archive_token_idx

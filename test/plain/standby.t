@@ -112,7 +112,7 @@ visit="(SELECT visit_id FROM ame_visit_sessions WHERE session_token = 'live-tok'
 ok "$(refused "INSERT INTO ame_customers (company_name, service_tier) VALUES ('X', 'core')")" "25006" "an INSERT is refused with 25006"
 ok "$(refused "UPDATE ame_visits SET notes = 'x'" "$as_tech")" "25006" "a technician's UPDATE is refused with 25006"
 ok "$(refused "SELECT nextval('customer_sequence')")" "25006" "nextval of customer_sequence is refused with 25006"
-ok "$(refused "SELECT ame_start_session($visit)" "$as_tech")" "25006" "ame_start_session is refused with 25006"
+ok "$(refused "SELECT * FROM ame_start_session($visit)" "$as_tech")" "25006" "ame_start_session is refused with 25006"
 ok "$(refused "SELECT ame_touch_session('$token', '{\"phase\": 2}')" "$as_tech")" "25006" "ame_touch_session is refused with 25006"
 ok "$(refused "SELECT ame_end_session('$token')" "$as_tech")" "25006" "ame_end_session is refused with 25006"
 ok "$(refused "SELECT cleanup_expired_sessions()")" "25006" "cleanup_expired_sessions is refused with 25006"
