@@ -1,6 +1,6 @@
 'use strict';
 // test/app/v2_api.test.js -- the functions whose signature or errors
-// change in 2.0 (/work/tools-local/API2.md, issue #14): the sessions
+// change in 2.0 (CHANGELOG.md, 2.0): the sessions
 // (ame_start_session returns the session as a row; an unknown token is
 // 22023, an ended or expired one 23514 ame_session_active, a closed visit
 // 23514 ame_visit_workflow) and the imports (ame_import_csv,
@@ -14,14 +14,13 @@ const { test } = require('./tap');
 const { rpc } = require('./pgrst');
 const { db, owner, asAna, asOwner, failure, refusedToAna, visit } = require('./functions.test');
 
-const sessionsPending = (s) => (s.sessions_v2 ? null : 'ame_start_session still returns text (helper "sessions", 2.0)');
 const importsPending = (s) => (s.imports_v2 ? null : 'ame_import_csv_bytes(bytea,text,text) is not installed yet (helper "imports", 2.0)');
 const sessionsOf = (v) => owner('SELECT count(*)::int AS n FROM ame_visit_sessions WHERE visit_id = $1', [v]);
 const dataDir = process.env.AME_DATA_DIR || path.resolve(__dirname, '../../data');
 
 // -- sessions
 
-test('ame_start_session: one row (session_id, session_token, expires_at), the session as stored', { covers: ['ame_start_session'], pending: sessionsPending }, async () => {
+test('ame_start_session: one row (session_id, session_token, expires_at), the session as stored', { covers: ['ame_start_session'] }, async () => {
 	const { rows, fields } = await asAna('ame_start_session', { visit_id: visit(1), ttl: '2 hours' });
 	assert.deepEqual(fields.map((f) => f.name), ['session_id', 'session_token', 'expires_at']);
 	assert.equal(rows.length, 1);
@@ -35,7 +34,7 @@ test('ame_start_session: one row (session_id, session_token, expires_at), the se
 	assert.equal(stored.ttl_kept, true);
 });
 
-test('ame_start_session: a closed visit is 23514 ame_visit_workflow (400), another\'s visit 22023 (400); no session made', { covers: ['ame_start_session'], pending: sessionsPending }, async () => {
+test('ame_start_session: a closed visit is 23514 ame_visit_workflow (400), another\'s visit 22023 (400); no session made', { covers: ['ame_start_session'] }, async () => {
 	for (const v of [visit(4), visit(5)]) {
 		const before = await sessionsOf(v);
 		await failure(asAna('ame_start_session', { visit_id: v }), { code: '23514', constraint: 'ame_visit_workflow', status: 400 });
@@ -47,7 +46,7 @@ test('ame_start_session: a closed visit is 23514 ame_visit_workflow (400), anoth
 	await failure(asAna('ame_start_session', { visit_id: visit(1), ttl: '-1 hour' }), { code: '22023', status: 400 });
 });
 
-test('ame_touch_session: the new expires_at as a row, auto_save merged; a non-object: 22023 (400)', { covers: ['ame_touch_session'], pending: sessionsPending }, async () => {
+test('ame_touch_session: the new expires_at as a row, auto_save merged; a non-object: 22023 (400)', { covers: ['ame_touch_session'] }, async () => {
 	const { rows: [s] } = await asAna('ame_start_session', { visit_id: visit(3) });
 	const { rows } = await asAna('ame_touch_session', { token: s.session_token, auto_save: JSON.stringify({ step: 2 }) });
 	assert.equal(rows.length, 1);
@@ -60,7 +59,7 @@ test('ame_touch_session: the new expires_at as a row, auto_save merged; a non-ob
 	assert.deepEqual(await read(), [stored]);
 });
 
-test('touch and end: an unknown or invisible token is 22023 (400); an ended session 23514 ame_session_active (400); unchanged', { covers: ['ame_touch_session', 'ame_end_session'], pending: sessionsPending }, async () => {
+test('touch and end: an unknown or invisible token is 22023 (400); an ended session 23514 ame_session_active (400); unchanged', { covers: ['ame_touch_session', 'ame_end_session'] }, async () => {
 	for (const fn of ['ame_touch_session', 'ame_end_session']) {
 		await failure(asAna(fn, { token: 'no-such-token' }), { code: '22023', status: 400 });
 		// Ben's session: invisible to Ana, the same answer
