@@ -46,7 +46,7 @@ COMMENT ON SEQUENCE @extschema@.customer_sequence IS
 
 CREATE TABLE @extschema@.ame_customers (
 	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
-	customer_number text COLLATE "C" NOT NULL,
+	customer_number text NOT NULL,
 	company_name text NOT NULL,
 	site_name text,
 	site_address text,
@@ -332,10 +332,10 @@ CREATE SEQUENCE @extschema@.ame_audit_logs_seq_seq AS bigint;
 CREATE TABLE @extschema@.ame_audit_logs (
 	-- the audit trigger writes time-ordered (version 7) uuids
 	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
-	table_schema text COLLATE "C" NOT NULL,
-	table_name text COLLATE "C" NOT NULL,
+	table_schema text NOT NULL,
+	table_name text NOT NULL,
 	record_id uuid NOT NULL,
-	operation text COLLATE "C" NOT NULL,
+	operation text NOT NULL,
 	old_values jsonb,
 	new_values jsonb,
 	changed_fields text[] NOT NULL DEFAULT '{}',

@@ -95,23 +95,24 @@ COMMENT ON TABLE @extschema@.ame_audit_exclusions IS
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.ame_audit_exclusions', '');
 
--- one row per trigger running audit_trigger_function(): the table's list
+-- one row per trigger running audit_trigger_function() (names as text in
+-- the database's collation, as the log writes them): the table's list
 -- (and its ancestors', for a partition), the names the trigger's own
 -- arguments give (a trigger attached by hand), and, on the extension's own
 -- ame_visit_sessions and its archive, session_token, which the trigger
 -- always leaves out there
 CREATE VIEW @extschema@.ame_audited_tables WITH (security_invoker = true) AS
 SELECT c.oid::pg_catalog.regclass AS relid,
-	   n.nspname AS table_schema,
-	   c.relname AS table_name,
-	   l.cols OPERATOR(pg_catalog.||)
+	   n.nspname::pg_catalog.text COLLATE "default" AS table_schema,
+	   c.relname::pg_catalog.text COLLATE "default" AS table_name,
+	   (l.cols OPERATOR(pg_catalog.||)
 		   CASE WHEN c.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
 						 '@extschema@.ame_visit_sessions'::pg_catalog.regclass::pg_catalog.oid,
 						 '@extschema@.ame_visit_sessions_archive'::pg_catalog.regclass::pg_catalog.oid])
 					 AND NOT 'session_token'::pg_catalog.text OPERATOR(pg_catalog.=) ANY (l.cols)
 				THEN '{session_token}'::pg_catalog.text[]
-				ELSE '{}'::pg_catalog.text[] END AS excluded_columns,
-	   t.tgname AS trigger_name,
+				ELSE '{}'::pg_catalog.text[] END) COLLATE "default" AS excluded_columns,
+	   t.tgname::pg_catalog.text COLLATE "default" AS trigger_name,
 	   CASE WHEN t.tgenabled OPERATOR(pg_catalog.=) 'O'::pg_catalog."char" THEN 'enabled'
 			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'D'::pg_catalog."char" THEN 'disabled'
 			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'R'::pg_catalog."char" THEN 'replica'
