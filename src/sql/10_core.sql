@@ -10,7 +10,7 @@ AS 'MODULE_PATHNAME', 'ame_current_user_id'
 LANGUAGE C STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.ame_current_user_id() IS
-'the acting user: GUC request.jwt.claim.sub, else "sub" of the JSON in request.jwt.claims; NULL when unset';
+'the acting user: GUC request.jwt.claim.sub, else "sub" of the JSON in request.jwt.claims; NULL when unset. Errors: 22P02 a claim that is set but is not a uuid, not JSON, or not a JSON object.';
 
 --
 -- Trigger functions
@@ -25,7 +25,7 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.normalize_customer_data() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.normalize_customer_data() IS
-'BEFORE INSERT OR UPDATE row trigger of ame_customers: canonical phone, extension, email, service tier and customer number';
+'BEFORE INSERT OR UPDATE row trigger of ame_customers: canonical phone, extension, email, service tier and customer number. Errors: 22P02 a phone or extension without digits; 22023 an invalid email or service tier, an extension of more than 10 digits; 55000 customer_sequence missing; 39P01 fired other than as a BEFORE INSERT OR UPDATE row trigger of a table with those columns.';
 
 CREATE FUNCTION @extschema@.ame_set_updated_at()
 RETURNS trigger
@@ -33,7 +33,7 @@ AS 'MODULE_PATHNAME', 'ame_set_updated_at'
 LANGUAGE C;
 
 COMMENT ON FUNCTION @extschema@.ame_set_updated_at() IS
-'BEFORE UPDATE row trigger: sets updated_at to now() when another column really changed, else keeps it';
+'BEFORE UPDATE row trigger: sets updated_at to now() when another column really changed, else keeps it. Errors: 39P01 fired other than as a BEFORE UPDATE row trigger of a table with a timestamptz updated_at.';
 
 --
 -- Customers
