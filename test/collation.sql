@@ -12,7 +12,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION ame;
 SET LOCAL search_path = pg_catalog, public;
 
-SELECT plan(10);
+SELECT plan(12);
 
 -- no text column of ame's tables and views has a collation of its own,
 -- on the log's partitions neither (the default one and the monthly ones)
@@ -83,6 +83,26 @@ SELECT results_eq(
     FROM public.ame_audited_tables WHERE table_name = 'ame_customers'$$,
   $$VALUES ('public', 'ame_customers', '{}'::text[], 'ame_audit', 'enabled')$$,
   'ame_audited_tables rows compare with plain text values');
+
+-- a month dumped before 2.0 (its text columns COLLATE "C") is restored
+-- as a table of that name, then attached: it takes the log's collation
+CREATE TABLE public.ame_audit_logs_y2040m01 (LIKE public.ame_audit_logs INCLUDING ALL);
+ALTER TABLE public.ame_audit_logs_y2040m01
+  ALTER COLUMN table_schema TYPE text COLLATE "C";
+CREATE TABLE public.ame_audit_logs_y2040m02 (
+  id uuid NOT NULL, table_schema text COLLATE "C" NOT NULL, table_name text COLLATE "C" NOT NULL,
+  record_id uuid NOT NULL, operation text COLLATE "C" NOT NULL, old_values jsonb, new_values jsonb,
+  changed_fields text[] NOT NULL DEFAULT '{}', user_id uuid, performed_at timestamptz NOT NULL,
+  seq bigint NOT NULL, context jsonb,
+  CONSTRAINT valid_audit_operation CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'REDACT')));
+SELECT lives_ok(
+  $$ALTER TABLE public.ame_audit_logs ATTACH PARTITION public.ame_audit_logs_y2040m02
+      FOR VALUES FROM ('2040-02-01 00:00+00') TO ('2040-03-01 00:00+00')$$,
+  'a month made as before 2.0 (COLLATE "C") attaches to the log');
+-- only a table made under such a name gets it: a later ALTER stays
+SELECT is((SELECT attcollation::regcollation::text FROM pg_attribute
+           WHERE attrelid = 'public.ame_audit_logs_y2040m01'::regclass AND attname = 'table_schema'),
+          '"C"', 'a collation set later by ALTER TABLE is left alone');
 
 -- an equality lookup by customer number, as a user writes it, can use
 -- the unique index (an index of another collation could not serve it)

@@ -370,6 +370,57 @@ REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_maintenance() FROM PUBLIC;
 COMMENT ON FUNCTION @extschema@.ame_audit_maintenance() IS
 'the nightly audit maintenance (pg_cron job audit-maintenance): partitions three months ahead, and the purge of rows older than ame.audit_retention when it is set; returns what it did as JSON; owner only. Errors: 42501 not the extension''s owner.';
 
+-- A month dumped before 2.0 is restored as a table whose table_schema,
+-- table_name and operation are COLLATE "C", and ATTACH PARTITION refuses
+-- it ("child table ... has different collation") under the log of 2.0,
+-- whose columns have the database's default collation.  So a table made
+-- under a month's name in the extension's schema, not yet a partition,
+-- gets the log's collation as it is made (it is empty then: pg_dump
+-- attaches a month before it loads its rows).
+CREATE FUNCTION @extschema@.ame_audit_partition_collation()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	rel pg_catalog.regclass;
+	col pg_catalog.name;
+BEGIN
+	FOR rel IN
+		SELECT r.oid::pg_catalog.regclass
+		FROM pg_catalog.pg_event_trigger_ddl_commands() d
+			 JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) d.objid
+		WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid
+		  AND r.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog."char"
+		  AND NOT r.relispartition
+		  AND r.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace::pg_catalog.oid
+		  AND r.relname::pg_catalog.text OPERATOR(pg_catalog.~) '^ame_audit_logs_y[0-9]{4}m[0-9]{2}$'::pg_catalog.text
+	LOOP
+		FOR col IN
+			SELECT a.attname FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid OPERATOR(pg_catalog.=) rel::pg_catalog.oid
+			  AND a.attname OPERATOR(pg_catalog.=) ANY ('{table_schema,table_name,operation}'::pg_catalog.name[])
+			  AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.text'::pg_catalog.regtype::pg_catalog.oid
+			  AND a.attcollation OPERATOR(pg_catalog.=) 'pg_catalog."C"'::pg_catalog.regcollation::pg_catalog.oid
+			  AND NOT a.attisdropped
+			ORDER BY a.attnum
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE pg_catalog.text COLLATE pg_catalog."default"',
+									  rel, col);
+		END LOOP;
+	END LOOP;
+END
+$fn$;
+
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_partition_collation() FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.ame_audit_partition_collation() IS
+'ddl_command_end event trigger on CREATE TABLE: a table made under the name of a month of ame_audit_logs (ame_audit_logs_yYYYYmMM) in the extension''s schema, not yet a partition, whose table_schema, table_name or operation is COLLATE "C" (a month dumped before 2.0) gets the log''s default collation, so that ATTACH PARTITION takes it. Errors: none.';
+
+CREATE EVENT TRIGGER ame_audit_partition_collation ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE')
+	EXECUTE FUNCTION @extschema@.ame_audit_partition_collation();
+
 -- This month's partition and three ahead, unless this is a restore (see
 -- 30_sessions.sql): the dump brings the partitions it had, and ones made
 -- here would collide with them.  The rows of months without a partition
