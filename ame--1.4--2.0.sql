@@ -624,9 +624,11 @@ COMMENT ON COLUMN @extschema@.service_level_metrics_monthly.first_time_fix_pct I
 'completed visits that were first-time fixes, in percent; NULL without any';
 
 --
--- The functions of 30_sessions.sql that keep their behaviour in 2.0
+-- The functions of 30_sessions.sql that keep their signatures in 2.0
 -- (those whose signatures or payloads change are commented there)
 --
+COMMENT ON FUNCTION @extschema@.cleanup_expired_sessions() IS
+'atomically move sessions expired more than 24 hours ago into ame_visit_sessions_archive (an id already there is archived again, next to its earlier copy); logs to system_maintenance_log; sends one NOTIFY ame_realtime saying how many sessions of which visits were archived; returns the number moved. Errors: 42501 without EXECUTE (PUBLIC has none); the error of a move that fails (a trigger of yours on the archive raises), which moves nothing.';
 COMMENT ON FUNCTION @extschema@.ame_schedule_cleanup(text) IS
 'create or change the pg_cron job session-cleanup (times in GMT), owned by the extension''s owner and run in this database (a restored job is repaired); returns the job id; owner only. Errors: 42501 not the extension''s owner; 22023 a NULL or invalid cron schedule; 55000 pg_cron not installed in this database.';
 COMMENT ON FUNCTION @extschema@.ame_unschedule_cleanup() IS

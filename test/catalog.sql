@@ -66,15 +66,13 @@ SELECT is_empty(
     WHERE coalesce(btrim(comment), '') = '' ORDER BY 1$$,
   'every function of the extension has a comment');
 -- "Errors: 22023 ...; 42501 ..." (or "Errors: none."), at the end.  The
--- functions helpers sessions, imports and realtime rewrite for 2.0 write
--- their own comments (API2.md); the lead drops this list at the merge.
+-- functions helpers sessions and imports rewrite for 2.0 write their own
+-- comments (API2.md); the lead drops this list at the merge.
 SELECT is_empty(
   $$SELECT signature || ': ' || coalesce(comment, '-') FROM ame_functions
     WHERE comment !~ 'Errors: (none\.|([0-9A-Z]{5}|any)[^\n]*)$'
       AND proname NOT IN ('ame_start_session', 'ame_touch_session', 'ame_end_session',
-                          'ame_import_csv', 'ame_import_csv_file',
-                          'ame_realtime_notify', 'ame_realtime_notify_statement',
-                          'cleanup_expired_sessions')
+                          'ame_import_csv', 'ame_import_csv_file')
     ORDER BY 1$$,
   'every function''s comment ends with the errors it raises ("Errors: <SQLSTATE> <when>; ...")');
 
