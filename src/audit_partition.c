@@ -303,6 +303,11 @@ add_one_partition(Oid nspid, Oid logrelid, Oid defaultid, int year, int month)
 
 	spi_exec(psprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES)", qname, qparent),
 			 SPI_OK_UTILITY);
+	/* LIKE copied the log's column comments; the table gets its own */
+	spi_exec(psprintf("COMMENT ON TABLE %s IS %s", qname,
+					  quote_literal_cstr(psprintf("the audit rows of %04d-%02d (UTC), a partition of %s; read them through %s",
+												  year, month, LOG_NAME, LOG_NAME))),
+			 SPI_OK_UTILITY);
 
 	/* the default partition's rows of this month */
 	if (OidIsValid(defaultid))

@@ -4,7 +4,7 @@
 # the sources.  Compared: the extension's functions (the whole signature
 # as pg_get_function_arguments and pg_get_function_result show it, and
 # whether PUBLIC may call it), tables, views, sequences, the triggers and
-# named constraints on its tables, its ame.* settings (type, default,
+# named constraints on its tables, its event triggers, its ame.* settings (type, default,
 # context from pg_settings once the library is loaded), the publication,
 # the pg_cron jobs, and every SQLSTATE the sources raise (errcode(ERRCODE_x)
 # in src/*.c; RAISE ... USING ERRCODE, RAISE SQLSTATE and a RAISE
@@ -64,7 +64,8 @@ for my $line (split /\n/, $text)
 }
 my %section_of = (
 	function => 'Functions', table => 'Tables', view => 'Views', sequence => 'Sequences',
-	trigger => 'Triggers', constraint => 'Constraints', setting => 'Settings',
+	trigger => 'Triggers', 'event trigger' => 'Event triggers',
+	constraint => 'Constraints', setting => 'Settings',
 	publication => 'Publication', job => 'Scheduled jobs',
 	sqlstate => 'Errors raised by ame', pgstate => 'Errors PostgreSQL raises on ame\'s objects');
 for my $kind (sort keys %section_of)
@@ -144,13 +145,17 @@ SELECT x FROM (
 	-- PostgreSQL 17 and later also record a table's row type and its
 	-- array type as members: they come with the table
 	SELECT 'other member|' || pg_describe_object(classid, objid, 0) FROM m
-	WHERE classid NOT IN ('pg_proc'::regclass, 'pg_class'::regclass)
+	WHERE classid NOT IN ('pg_proc'::regclass, 'pg_class'::regclass, 'pg_event_trigger'::regclass)
 	  AND NOT (classid = 'pg_type'::regclass AND EXISTS (
 		SELECT FROM pg_type t LEFT JOIN pg_type elem ON elem.oid = t.typelem
 		WHERE t.oid = m.objid AND (t.typrelid <> 0 OR coalesce(elem.typrelid, 0) <> 0)))
 	UNION ALL
 	SELECT 'trigger|' || t.tgname || ' ON ' || rel.relname || '|' || t.tgname || '|`' || p.proname || '()`'
 	FROM rel JOIN pg_trigger t ON t.tgrelid = rel.oid AND NOT t.tgisinternal JOIN pg_proc p ON p.oid = t.tgfoid
+	UNION ALL
+	SELECT 'event trigger|' || ev.evtname || '|' || ev.evtname || '|`' || p.proname || '()`'
+	FROM m JOIN pg_event_trigger ev ON m.classid = 'pg_event_trigger'::regclass AND ev.oid = m.objid
+	JOIN pg_proc p ON p.oid = ev.evtfoid
 	UNION ALL
 	SELECT 'constraint|' || co.conname || '|' || co.conname || '|`' || rel.relname || '`|'
 		|| CASE co.contype WHEN 'c' THEN '23514' WHEN 'f' THEN '23503' WHEN 'u' THEN '23505'
@@ -270,6 +275,10 @@ both_ways('function', $cat{function} // {}, sub {
 });
 both_ways($_, $cat{$_} // {}) for qw(table view sequence publication job);
 both_ways('trigger', $cat{trigger} // {}, sub {
+	my ($key, $cells, $f) = @_;
+	return ($cells->[1] // '') eq $f->[1] ? () : ("the function is $f->[1], not $cells->[1]");
+});
+both_ways('event trigger', $cat{'event trigger'} // {}, sub {
 	my ($key, $cells, $f) = @_;
 	return ($cells->[1] // '') eq $f->[1] ? () : ("the function is $f->[1], not $cells->[1]");
 });

@@ -10,7 +10,7 @@ AS 'MODULE_PATHNAME', 'ame_current_user_id'
 LANGUAGE C STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.ame_current_user_id() IS
-'the acting user: GUC request.jwt.claim.sub, else "sub" of the JSON in request.jwt.claims; NULL when unset';
+'the acting user: GUC request.jwt.claim.sub, else "sub" of the JSON in request.jwt.claims; NULL when unset. Errors: 22P02 a claim that is set but is not a uuid, not JSON, or not a JSON object.';
 
 --
 -- Trigger functions
@@ -25,7 +25,7 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.normalize_customer_data() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.normalize_customer_data() IS
-'BEFORE INSERT OR UPDATE row trigger of ame_customers: canonical phone, extension, email, service tier and customer number';
+'BEFORE INSERT OR UPDATE row trigger of ame_customers: canonical phone, extension, email, service tier and customer number. Errors: 22P02 a phone or extension without digits; 22023 an invalid email or service tier, an extension of more than 10 digits; 55000 customer_sequence missing; 39P01 fired other than as a BEFORE INSERT OR UPDATE row trigger of a table with those columns.';
 
 CREATE FUNCTION @extschema@.ame_set_updated_at()
 RETURNS trigger
@@ -33,7 +33,7 @@ AS 'MODULE_PATHNAME', 'ame_set_updated_at'
 LANGUAGE C;
 
 COMMENT ON FUNCTION @extschema@.ame_set_updated_at() IS
-'BEFORE UPDATE row trigger: sets updated_at to now() when another column really changed, else keeps it';
+'BEFORE UPDATE row trigger: sets updated_at to now() when another column really changed, else keeps it. Errors: 39P01 fired other than as a BEFORE UPDATE row trigger of a table with a timestamptz updated_at.';
 
 --
 -- Customers
@@ -46,7 +46,7 @@ COMMENT ON SEQUENCE @extschema@.customer_sequence IS
 
 CREATE TABLE @extschema@.ame_customers (
 	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
-	customer_number text COLLATE "C" NOT NULL,
+	customer_number text NOT NULL,
 	company_name text NOT NULL,
 	site_name text,
 	site_address text,
@@ -337,10 +337,10 @@ CREATE SEQUENCE @extschema@.ame_audit_logs_seq_seq AS bigint;
 CREATE TABLE @extschema@.ame_audit_logs (
 	-- the audit trigger writes time-ordered (version 7) uuids
 	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
-	table_schema text COLLATE "C" NOT NULL,
-	table_name text COLLATE "C" NOT NULL,
+	table_schema text NOT NULL,
+	table_name text NOT NULL,
 	record_id uuid NOT NULL,
-	operation text COLLATE "C" NOT NULL,
+	operation text NOT NULL,
 	old_values jsonb,
 	new_values jsonb,
 	changed_fields text[] NOT NULL DEFAULT '{}',

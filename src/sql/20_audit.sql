@@ -13,7 +13,7 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.audit_trigger_function() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.audit_trigger_function() IS
-'AFTER INSERT OR UPDATE OR DELETE row trigger: one ame_audit_logs row per changed row; its arguments name the columns left out of the images';
+'AFTER INSERT OR UPDATE OR DELETE row trigger: one ame_audit_logs row per changed row; its arguments name the columns left out of the images. Errors: 39P01 fired other than as an AFTER row trigger, or on a table without a usable uuid id; 55000 an excluded column renamed or dropped, the log or its sequence missing; 09000 a change made while a row is written to the log; 54000 an image larger than jsonb allows.';
 
 CREATE FUNCTION @extschema@.ame_audit_log_guard()
 RETURNS trigger
@@ -23,7 +23,7 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_log_guard() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_audit_log_guard() IS
-'keeps ame_audit_logs and every partition of it append-only: UPDATE, DELETE and TRUNCATE fail with 42501 (ame_purge_audit_logs() and ame_audit_add_partitions() excepted)';
+'keeps ame_audit_logs and every partition of it append-only: UPDATE, DELETE and TRUNCATE fail (ame_purge_audit_logs(), ame_audit_add_partitions() and ame_redact_audit() excepted). Errors: 42501 every such change; 39P01 called directly.';
 
 -- the row trigger is cloned to every partition, now and later, enabled
 -- ALWAYS as here; a statement trigger is not: every partition gets its own
@@ -76,7 +76,7 @@ AS 'MODULE_PATHNAME', 'ame_require_owner_fn'
 LANGUAGE C;
 
 COMMENT ON FUNCTION @extschema@.ame_require_owner(text) IS
-'raise 42501 "permission denied for function" unless the caller has the privileges of the extension''s owner; the first step of every owner-only function';
+'returns nothing for a caller with the privileges of the extension''s owner; the first step of every owner-only function. Errors: 42501 "permission denied for function" for any other caller; 42704 the extension''s catalog row is gone.';
 
 --
 -- Which columns each audited table leaves out of the log
@@ -95,23 +95,24 @@ COMMENT ON TABLE @extschema@.ame_audit_exclusions IS
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.ame_audit_exclusions', '');
 
--- one row per trigger running audit_trigger_function(): the table's list
+-- one row per trigger running audit_trigger_function() (names as text in
+-- the database's collation, as the log writes them): the table's list
 -- (and its ancestors', for a partition), the names the trigger's own
 -- arguments give (a trigger attached by hand), and, on the extension's own
 -- ame_visit_sessions and its archive, session_token, which the trigger
 -- always leaves out there
 CREATE VIEW @extschema@.ame_audited_tables WITH (security_invoker = true) AS
 SELECT c.oid::pg_catalog.regclass AS relid,
-	   n.nspname AS table_schema,
-	   c.relname AS table_name,
-	   l.cols OPERATOR(pg_catalog.||)
+	   n.nspname::pg_catalog.text COLLATE "default" AS table_schema,
+	   c.relname::pg_catalog.text COLLATE "default" AS table_name,
+	   (l.cols OPERATOR(pg_catalog.||)
 		   CASE WHEN c.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
 						 '@extschema@.ame_visit_sessions'::pg_catalog.regclass::pg_catalog.oid,
 						 '@extschema@.ame_visit_sessions_archive'::pg_catalog.regclass::pg_catalog.oid])
 					 AND NOT 'session_token'::pg_catalog.text OPERATOR(pg_catalog.=) ANY (l.cols)
 				THEN '{session_token}'::pg_catalog.text[]
-				ELSE '{}'::pg_catalog.text[] END AS excluded_columns,
-	   t.tgname AS trigger_name,
+				ELSE '{}'::pg_catalog.text[] END) COLLATE "default" AS excluded_columns,
+	   t.tgname::pg_catalog.text COLLATE "default" AS trigger_name,
 	   CASE WHEN t.tgenabled OPERATOR(pg_catalog.=) 'O'::pg_catalog."char" THEN 'enabled'
 			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'D'::pg_catalog."char" THEN 'disabled'
 			WHEN t.tgenabled OPERATOR(pg_catalog.=) 'R'::pg_catalog."char" THEN 'replica'
@@ -303,7 +304,7 @@ $$;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_enable_audit(regclass, text[]) FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_enable_audit(regclass, text[]) IS
-'audit a table (it needs a uuid column "id"), leaving out the columns in exclude: adds trigger ame_audit, or replaces its list of excluded columns (kept in ame_audit_exclusions); owner only';
+'audit a table (it needs a uuid column "id"), leaving out the columns in exclude: adds trigger ame_audit, or replaces its list of excluded columns (kept in ame_audit_exclusions); owner only. Errors: 42501 not the extension''s owner; 22023 a NULL or unusable table (not a table, no uuid id) or a bad exclude list; 22004 a NULL in exclude; 42703 an unknown column; 42710 the table has a trigger ame_audit of its own; 55000 another list on a partition of an audited table.';
 
 CREATE FUNCTION @extschema@.ame_disable_audit(tbl regclass)
 RETURNS void
@@ -333,7 +334,7 @@ $$;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_disable_audit(regclass) FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_disable_audit(regclass) IS
-'stop auditing a table (drops trigger ame_audit and its list of excluded columns; its history stays); owner only';
+'stop auditing a table (drops trigger ame_audit and its list of excluded columns; its history stays); owner only. Errors: 42501 not the extension''s owner; 22023 a NULL table.';
 
 --
 -- Partitions and retention (owner only)
@@ -347,7 +348,7 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_add_partitions(date, date) FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_audit_add_partitions(date, date) IS
-'make the missing monthly (UTC) partitions of ame_audit_logs from since''s month to until''s (NULL: three months ahead), moving their rows out of the default partition; returns how many were made; owner only';
+'make the missing monthly (UTC) partitions of ame_audit_logs from since''s month to until''s (NULL: three months ahead), moving their rows out of the default partition; returns how many were made; owner only. Errors: 42501 not the extension''s owner; 22023 NULL, infinite or reversed dates, more than 1200 months, years outside 1900 to 9999; 42P17 a month a partition someone attached covers in part.';
 
 CREATE FUNCTION @extschema@.ame_purge_audit_logs(older_than interval)
 RETURNS bigint
@@ -357,7 +358,7 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_purge_audit_logs(interval) FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_purge_audit_logs(interval) IS
-'remove audit rows performed more than older_than ago: whole months are detached and dropped, the boundary month deleted from; logs to system_maintenance_log; returns the count; owner only';
+'remove audit rows performed more than older_than ago: whole months are detached and dropped, the boundary month deleted from; logs to system_maintenance_log; returns the count; owner only. Errors: 42501 not the extension''s owner; 22023 a NULL or negative older_than.';
 
 CREATE FUNCTION @extschema@.ame_audit_maintenance()
 RETURNS jsonb
@@ -367,7 +368,58 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_maintenance() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_audit_maintenance() IS
-'the nightly audit maintenance (pg_cron job audit-maintenance): partitions three months ahead, and the purge of rows older than ame.audit_retention when it is set; owner only';
+'the nightly audit maintenance (pg_cron job audit-maintenance): partitions three months ahead, and the purge of rows older than ame.audit_retention when it is set; returns what it did as JSON; owner only. Errors: 42501 not the extension''s owner.';
+
+-- A month dumped before 2.0 is restored as a table whose table_schema,
+-- table_name and operation are COLLATE "C", and ATTACH PARTITION refuses
+-- it ("child table ... has different collation") under the log of 2.0,
+-- whose columns have the database's default collation.  So a table made
+-- under a month's name in the extension's schema, not yet a partition,
+-- gets the log's collation as it is made (it is empty then: pg_dump
+-- attaches a month before it loads its rows).
+CREATE FUNCTION @extschema@.ame_audit_partition_collation()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	rel pg_catalog.regclass;
+	col pg_catalog.name;
+BEGIN
+	FOR rel IN
+		SELECT r.oid::pg_catalog.regclass
+		FROM pg_catalog.pg_event_trigger_ddl_commands() d
+			 JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) d.objid
+		WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid
+		  AND r.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog."char"
+		  AND NOT r.relispartition
+		  AND r.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace::pg_catalog.oid
+		  AND r.relname::pg_catalog.text OPERATOR(pg_catalog.~) '^ame_audit_logs_y[0-9]{4}m[0-9]{2}$'::pg_catalog.text
+	LOOP
+		FOR col IN
+			SELECT a.attname FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid OPERATOR(pg_catalog.=) rel::pg_catalog.oid
+			  AND a.attname OPERATOR(pg_catalog.=) ANY ('{table_schema,table_name,operation}'::pg_catalog.name[])
+			  AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.text'::pg_catalog.regtype::pg_catalog.oid
+			  AND a.attcollation OPERATOR(pg_catalog.=) 'pg_catalog."C"'::pg_catalog.regcollation::pg_catalog.oid
+			  AND NOT a.attisdropped
+			ORDER BY a.attnum
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE pg_catalog.text COLLATE pg_catalog."default"',
+									  rel, col);
+		END LOOP;
+	END LOOP;
+END
+$fn$;
+
+REVOKE EXECUTE ON FUNCTION @extschema@.ame_audit_partition_collation() FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.ame_audit_partition_collation() IS
+'ddl_command_end event trigger on CREATE TABLE: a table made under the name of a month of ame_audit_logs (ame_audit_logs_yYYYYmMM) in the extension''s schema, not yet a partition, whose table_schema, table_name or operation is COLLATE "C" (a month dumped before 2.0) gets the log''s default collation, so that ATTACH PARTITION takes it. Errors: none.';
+
+CREATE EVENT TRIGGER ame_audit_partition_collation ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE')
+	EXECUTE FUNCTION @extschema@.ame_audit_partition_collation();
 
 -- This month's partition and three ahead, unless this is a restore (see
 -- 30_sessions.sql): the dump brings the partitions it had, and ones made
@@ -396,7 +448,7 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_redact_audit(regclass, uuid, text[], text) FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_redact_audit(regclass, uuid, text[], text) IS
-'replace those columns'' values with "[redacted]" in every image of the record in ame_audit_logs, log a REDACT row with the reason; returns the images changed; owner only';
+'replace those columns'' values with "[redacted]" in every image of the record in ame_audit_logs, log a REDACT row with the reason; returns the images changed; owner only. Errors: 42501 not the extension''s owner; 22023 a NULL or empty argument, not a table, a column listed twice or id; 22004 a NULL in columns; 42703 an unknown column; 55000 a table neither audited nor in the log.';
 
 --
 -- History and time travel, for callers who may see the record
@@ -451,7 +503,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.ame_audit_log_history(regclass, uuid, timestamptz) IS
-'every log row of one record id up to a time (also from before its id changed), in order; caller''s rights: needs SELECT on ame_audit_logs';
+'every log row of one record id up to a time (also from before its id changed), in order; caller''s rights: needs SELECT on ame_audit_logs. Errors: 42501 without SELECT on ame_audit_logs.';
 
 CREATE FUNCTION @extschema@.ame_audit_log_lineage(tbl regclass, record uuid, upto timestamptz)
 RETURNS TABLE (seq bigint, operation text, changed_fields text[],
@@ -522,7 +574,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.ame_audit_log_lineage(regclass, uuid, timestamptz) IS
-'the log rows of the row that now has this id, up to a time: since its last INSERT, back through the id changes that made it; caller''s rights: needs SELECT on ame_audit_logs';
+'the log rows of the row that now has this id, up to a time: since its last INSERT, back through the id changes that made it; caller''s rights: needs SELECT on ame_audit_logs. Errors: 42501 without SELECT on ame_audit_logs.';
 
 -- The public functions check the caller (C: audit_history.c).  The caller
 -- needs SELECT on the table and must see the live row under its policies;
@@ -537,7 +589,7 @@ AS 'MODULE_PATHNAME', 'ame_record_history'
 LANGUAGE C STABLE;
 
 COMMENT ON FUNCTION @extschema@.ame_record_history(regclass, uuid) IS
-'the audit rows of one record, in order (also those from before its id changed); only for a caller who may SELECT the table and sees the live row, or may read the log';
+'the audit rows of one record, in order (also those from before its id changed); only for a caller who may SELECT the table and sees the live row, or may read the log. Errors: 22023 a NULL argument, not a table, no uuid id; 42P01 a dropped table; 42501 a caller who may read neither the table nor the log.';
 
 CREATE FUNCTION @extschema@.ame_record_at(tbl regclass, record uuid, at timestamptz)
 RETURNS jsonb
@@ -545,4 +597,4 @@ AS 'MODULE_PATHNAME', 'ame_record_at'
 LANGUAGE C STABLE;
 
 COMMENT ON FUNCTION @extschema@.ame_record_at(regclass, uuid, timestamptz) IS
-'the record as it was at that time, as jsonb (NULL before it existed and after it was deleted); only for a caller who may SELECT the table and sees the live row, or may read the log';
+'the record as it was at that time, as jsonb (NULL before it existed and after it was deleted); only for a caller who may SELECT the table and sees the live row, or may read the log. Errors: 22023 a NULL argument, not a table, no uuid id; 42P01 a dropped table; 42501 a caller who may read neither the table nor the log.';

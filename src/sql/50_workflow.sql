@@ -16,7 +16,7 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_visit_workflow() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_visit_workflow() IS
-'BEFORE INSERT OR UPDATE row trigger of ame_visits: allowed status changes only, phases forward one at a time with their tasks done, stamps actual_start_time and completed_at, derives duration_hours; a refusal is 23514 (constraint ame_visit_workflow)';
+'BEFORE INSERT OR UPDATE row trigger of ame_visits: allowed status changes only, phases forward one at a time with their tasks done, stamps actual_start_time and completed_at, derives duration_hours. Errors: 23514 a change the workflow refuses (constraint ame_visit_workflow); 22008 times too far apart; 55000 a damaged install; 39P01 fired other than as installed.';
 
 CREATE TRIGGER ame_visits_check_workflow
 	BEFORE INSERT OR UPDATE ON @extschema@.ame_visits
@@ -30,7 +30,7 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_visit_task_workflow() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_visit_task_workflow() IS
-'AFTER INSERT OR UPDATE row trigger of ame_visit_progress: open tasks only in the current or a later phase of an open visit, tasks completed only while the visit is in progress; a refusal is 23514 (constraint ame_visit_task_workflow)';
+'AFTER INSERT OR UPDATE row trigger of ame_visit_progress: open tasks only in the current or a later phase of an open visit, tasks completed only while the visit is in progress. Errors: 23514 a change the workflow refuses (constraint ame_visit_task_workflow); 55000 a damaged install; 39P01 fired other than as installed.';
 
 CREATE TRIGGER ame_visit_progress_check_workflow
 	AFTER INSERT OR UPDATE ON @extschema@.ame_visit_progress
@@ -92,7 +92,7 @@ END
 $fn$;
 
 COMMENT ON FUNCTION @extschema@.ame_advance_phase(uuid) IS
-'moves a visit in progress to its next phase and returns it; the tasks of the phase left must be done; errors: 22023 (no such visit visible to you), 23514 (refused by the workflow, or another change moved the visit first)';
+'moves a visit in progress to its next phase and returns it; the tasks of the phase left must be done. Errors: 22023 no such visit visible to you; 23514 refused by the workflow, or another change moved the visit first.';
 
 CREATE FUNCTION @extschema@.ame_complete_task(progress_id uuid, notes text DEFAULT NULL)
 RETURNS void
@@ -114,7 +114,7 @@ END
 $fn$;
 
 COMMENT ON FUNCTION @extschema@.ame_complete_task(uuid, text) IS
-'marks a task done (completed_at now; a task already done keeps its time) and sets its notes when given; errors: 22023 (no such task visible to you), 23514 (the visit is not in progress, or the task is of a later phase)';
+'marks a task done (completed_at now; a task already done keeps its time) and sets its notes when given. Errors: 22023 no such task visible to you; 23514 the visit is not in progress, or the task is of a later phase.';
 
 CREATE FUNCTION @extschema@.ame_visit_next_steps(visit_id uuid)
 RETURNS TABLE (action text, task_id uuid, allowed boolean, reason text)
@@ -197,4 +197,4 @@ BEGIN ATOMIC
 END;
 
 COMMENT ON FUNCTION @extschema@.ame_visit_next_steps(uuid) IS
-'what can be done next with a visit, as the caller sees it: start, advance_phase, complete, cancel and complete_task (one row per open task), each with allowed and, when not, the reason; no rows for a visit the caller cannot see';
+'what can be done next with a visit, as the caller sees it: start, advance_phase, complete, cancel and complete_task (one row per open task), each with allowed and, when not, the reason; no rows for a visit the caller cannot see. Errors: none.';

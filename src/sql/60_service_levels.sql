@@ -16,7 +16,7 @@ LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION @extschema@.ame_service_levels_restore() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.ame_service_levels_restore() IS
-'BEFORE INSERT row trigger of ame_service_levels: in a restore session of the owner, a row for a tier that exists updates its targets instead of failing with 23505';
+'BEFORE INSERT row trigger of ame_service_levels: in a restore session of the owner, a row for a tier that exists updates its targets instead of failing with 23505. Errors: 39P01 fired other than as a BEFORE INSERT row trigger of a table with those columns.';
 
 CREATE TABLE @extschema@.ame_service_levels (
 	service_tier text NOT NULL,
