@@ -71,8 +71,7 @@ SELECT is_empty(
 SELECT is_empty(
   $$SELECT signature || ': ' || coalesce(comment, '-') FROM ame_functions
     WHERE comment !~ 'Errors: (none\.|([0-9A-Z]{5}|any)[^\n]*)$'
-      AND proname NOT IN ('ame_start_session', 'ame_touch_session', 'ame_end_session',
-                          'ame_import_csv', 'ame_import_csv_file')
+      AND proname NOT IN ('ame_import_csv', 'ame_import_csv_file')
     ORDER BY 1$$,
   'every function''s comment ends with the errors it raises ("Errors: <SQLSTATE> <when>; ...")');
 

@@ -4,7 +4,6 @@
 -- status").  Each case is run as PostgREST runs a request (a role, JWT
 -- claims set for the transaction), its SQLSTATE caught, and mapped the way
 -- PostgREST maps it.  The data is re-read at the end: nothing changed.
--- (The session-token errors are added with the 2.0 session functions.)
 --
 BEGIN;
 SET LOCAL client_min_messages = warning;
@@ -12,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION ame;
 SET LOCAL search_path = pg_catalog, public;
 
-SELECT plan(33);
+SELECT plan(38);
 
 -- PostgREST's mapping (docs/errors.md, "HTTP status"), for a request that
 -- carries a JWT (42501 is 401 without one)
@@ -73,13 +72,21 @@ INSERT INTO public.ame_visits (id, customer_id, technician_id) VALUES
    'a0000000-0000-0000-0000-000000000002');
 INSERT INTO public.ame_visit_progress (id, visit_id, phase, task_name) VALUES
   ('e0000000-0000-0000-0000-000000000001', 'd0000000-0000-0000-0000-000000000001', 1, 'Inspect');
+-- Tess's cancelled visit, her ended session and her live one; Theo's live one
+INSERT INTO public.ame_visits (id, customer_id, technician_id, status) VALUES
+  ('d0000000-0000-0000-0000-000000000003', 'c0000000-0000-0000-0000-000000000001',
+   'a0000000-0000-0000-0000-000000000001', 'cancelled');
+INSERT INTO public.ame_visit_sessions (visit_id, session_token, is_active, created_at, expires_at) VALUES
+  ('d0000000-0000-0000-0000-000000000001', 'tess-ended', false, now() - interval '2 hours', now() - interval '1 hour'),
+  ('d0000000-0000-0000-0000-000000000001', 'tess-live', true, now(), now() + interval '1 hour'),
+  ('d0000000-0000-0000-0000-000000000002', 'theo-live', true, now(), now() + interval '1 hour');
 
 CREATE TEMP TABLE before AS
 SELECT (SELECT string_agg(c::text, ',' ORDER BY id) FROM public.ame_customers c) AS customers,
        (SELECT string_agg(t::text, ',' ORDER BY id) FROM public.ame_technicians t) AS technicians,
        (SELECT string_agg(v::text, ',' ORDER BY id) FROM public.ame_visits v) AS visits,
        (SELECT string_agg(p::text, ',' ORDER BY id) FROM public.ame_visit_progress p) AS progress,
-       (SELECT count(*) FROM public.ame_visit_sessions) AS sessions,
+       (SELECT string_agg(s::text, ',' ORDER BY id) FROM public.ame_visit_sessions s) AS sessions,
        (SELECT count(*) FROM public.import_batches) AS batches,
        (SELECT count(*) FROM public.ame_audit_logs) AS audit_rows;
 
@@ -194,8 +201,8 @@ SELECT is(pg_temp.request($$SELECT * FROM public.ame_record_history('public.ame_
           '22023 -> 400', 'a NULL record id to the history: 22023, HTTP 400');
 
 --
--- starting a session (22023); the errors of session tokens come with the
--- 2.0 session functions
+-- sessions: an unknown or invisible visit or token (22023), a closed visit
+-- or an ended session (23514); 1.x gave P0002 and 55000, both HTTP 500
 --
 SELECT is(pg_temp.request($$SELECT public.ame_start_session('d0000000-0000-0000-0000-0000000000ff')$$,
                           'ame_http_app', 'b0000000-0000-0000-0000-000000000001'),
@@ -206,6 +213,21 @@ SELECT is(pg_temp.request($$SELECT public.ame_start_session('d0000000-0000-0000-
 SELECT is(pg_temp.request($$SELECT public.ame_start_session('d0000000-0000-0000-0000-000000000001', '-1 hour')$$,
                           'ame_http_app', 'b0000000-0000-0000-0000-000000000001'),
           '22023 -> 400', 'ame_start_session() with a negative ttl: 22023, HTTP 400');
+SELECT is(pg_temp.request($$SELECT public.ame_start_session('d0000000-0000-0000-0000-000000000003')$$,
+                          'ame_http_app', 'b0000000-0000-0000-0000-000000000001'),
+          '23514 -> 400', 'ame_start_session() on a cancelled visit: 23514, HTTP 400');
+SELECT is(pg_temp.request($$SELECT public.ame_touch_session('no-such-token')$$,
+                          'ame_http_app', 'b0000000-0000-0000-0000-000000000001'),
+          '22023 -> 400', 'ame_touch_session() with an unknown token: 22023, HTTP 400');
+SELECT is(pg_temp.request($$SELECT public.ame_end_session('theo-live')$$,
+                          'ame_http_app', 'b0000000-0000-0000-0000-000000000001'),
+          '22023 -> 400', 'ame_end_session() with another technician''s token: 22023, HTTP 400');
+SELECT is(pg_temp.request($$SELECT public.ame_touch_session('tess-ended')$$,
+                          'ame_http_app', 'b0000000-0000-0000-0000-000000000001'),
+          '23514 -> 400', 'ame_touch_session() of an ended session: 23514, HTTP 400');
+SELECT is(pg_temp.request($$SELECT public.ame_touch_session('tess-live', '[1]')$$,
+                          'ame_http_app', 'b0000000-0000-0000-0000-000000000001'),
+          '22023 -> 400', 'ame_touch_session() with auto-save data that is not an object: 22023, HTTP 400');
 
 -- nothing any of them tried was kept
 SELECT results_eq(
@@ -213,7 +235,7 @@ SELECT results_eq(
            (SELECT string_agg(t::text, ',' ORDER BY id) FROM public.ame_technicians t),
            (SELECT string_agg(v::text, ',' ORDER BY id) FROM public.ame_visits v),
            (SELECT string_agg(p::text, ',' ORDER BY id) FROM public.ame_visit_progress p),
-           (SELECT count(*) FROM public.ame_visit_sessions),
+           (SELECT string_agg(s::text, ',' ORDER BY id) FROM public.ame_visit_sessions s),
            (SELECT count(*) FROM public.import_batches),
            (SELECT count(*) FROM public.ame_audit_logs)$$,
   $$SELECT * FROM before$$,
