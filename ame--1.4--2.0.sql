@@ -671,3 +671,162 @@ COMMENT ON FUNCTION @extschema@.ame_current_technician_id() IS
 'the technician whose user_id is ame_current_user_id(), or NULL; used by the row-level security policies. Errors: 22P02 a JWT claim that is set but unusable.';
 COMMENT ON FUNCTION @extschema@.ame_current_visit_ids() IS
 'the ids of the visits of the current technician (empty without one); used by the row-level security policies. Errors: 22P02 a JWT claim that is set but unusable.';
+
+
+-- imports: no overloaded names (the bytea form is ame_import_csv_bytes), the
+-- imports return their batch row, ame_import_csv_file_chunked() commits in
+-- chunks and resumes an interrupted batch, ame_import_progress() by batch id
+ALTER TABLE @extschema@.import_batches
+	ADD COLUMN resume_offset bigint,
+	ADD COLUMN resume_line bigint,
+	ADD COLUMN file_size bigint,
+	ADD COLUMN file_mtime timestamptz;
+ALTER TABLE @extschema@.import_batches DROP CONSTRAINT valid_import_status;
+ALTER TABLE @extschema@.import_batches ADD CONSTRAINT valid_import_status
+	CHECK (status IN ('processing', 'completed', 'completed_with_errors',
+					  'failed', 'interrupted'));
+COMMENT ON COLUMN @extschema@.import_batches.resume_offset IS
+'ame_import_csv_file_chunked: byte offset in the file of the first record not yet committed (the end of the file once completed); NULL for the one-transaction imports';
+COMMENT ON COLUMN @extschema@.import_batches.resume_line IS
+'ame_import_csv_file_chunked: the line number at resume_offset; NULL for the one-transaction imports';
+COMMENT ON COLUMN @extschema@.import_batches.file_size IS
+'ame_import_csv_file_chunked: the file''s size in bytes when the batch began (a resume refuses a changed file)';
+COMMENT ON COLUMN @extschema@.import_batches.file_mtime IS
+'ame_import_csv_file_chunked: the file''s modification time when the batch began (a resume refuses a changed file)';
+
+-- the result type changes: drop and create again, with the comments and the
+-- REVOKE of a fresh install; EXECUTE granted on the 1.4 functions is granted
+-- again on their 2.0 names (the bytea form's grants on ame_import_csv_bytes)
+SELECT pg_catalog.set_config('ame_upgrade.import_grants', pg_catalog.coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+		'function', CASE WHEN p.proname OPERATOR(pg_catalog.=) 'ame_import_csv_file'
+						 THEN 'ame_import_csv_file(text, text)'
+						 WHEN p.proargtypes[0] OPERATOR(pg_catalog.=) 'pg_catalog.bytea'::pg_catalog.regtype
+						 THEN 'ame_import_csv_bytes(bytea, text, text)'
+						 ELSE 'ame_import_csv(text, text, text)' END,
+		'grantee', a.grantee, 'grantable', a.is_grantable))::text, '[]'), true)
+FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
+WHERE p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+  AND p.proname IN ('ame_import_csv', 'ame_import_csv_file')
+  AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+  AND a.grantee OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
+  AND a.grantee OPERATOR(pg_catalog.<>) p.proowner;
+DROP FUNCTION @extschema@.ame_import_csv(text, text, text);
+DROP FUNCTION @extschema@.ame_import_csv(bytea, text, text);
+DROP FUNCTION @extschema@.ame_import_csv_file(text, text);
+
+CREATE FUNCTION @extschema@.ame_import_csv(data text, import_type text,
+										   source_file text DEFAULT NULL)
+RETURNS @extschema@.import_batches
+AS 'MODULE_PATHNAME', 'ame_import_csv_inline'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.ame_import_csv(text, text, text) IS
+'imports CSV text (customers, technicians or devices) in the caller''s transaction; every record is imported, recorded in import_errors, or counted in skipped_count when a BEFORE ROW trigger suppresses it; returns the batch''s import_batches row. Errors: 22023 NULL data or import_type, or an unknown import_type; 42501 without INSERT on the target; 0A000 a target with row-level security or a row-level transition-table trigger.';
+
+CREATE FUNCTION @extschema@.ame_import_csv_bytes(data bytea, import_type text,
+												 source_file text DEFAULT NULL)
+RETURNS @extschema@.import_batches
+AS 'MODULE_PATHNAME', 'ame_import_csv_inline'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.ame_import_csv_bytes(bytea, text, text) IS
+'imports CSV bytes (may hold invalid UTF-8 or NUL, recorded as row errors 22021) in the caller''s transaction; returns the batch''s import_batches row. Errors: 22023 NULL data or import_type, or an unknown import_type; 42501 without INSERT on the target; 0A000 a target with row-level security or a row-level transition-table trigger.';
+
+CREATE FUNCTION @extschema@.ame_import_csv_file(path text, import_type text)
+RETURNS @extschema@.import_batches
+AS 'MODULE_PATHNAME', 'ame_import_csv_file'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.ame_import_csv_file(text, text) IS
+'imports a CSV file of the server in the caller''s transaction, streamed with bounded memory (needs pg_read_server_files); returns the batch''s import_batches row. Errors: 22023 NULL path or import_type, or an unknown import_type; 42501 without pg_read_server_files or INSERT on the target; 58P01 a missing file; 42809 a directory; 0A000 as ame_import_csv.';
+
+CREATE PROCEDURE @extschema@.ame_import_csv_file_chunked(path text, import_type text,
+														 chunk_rows integer DEFAULT 100000,
+														 INOUT batch_id uuid DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'ame_import_csv_file_chunked'
+LANGUAGE C;
+
+COMMENT ON PROCEDURE @extschema@.ame_import_csv_file_chunked(text, text, integer, uuid) IS
+'imports a CSV file of the server in transactions of chunk_rows records each (needs pg_read_server_files); the batch row is committed first, each chunk commits with the batch''s counts and resume point; an interrupted batch resumes when called again with its batch_id; returns the batch id. Errors: 22023 NULL path or import_type, an unknown import_type, chunk_rows < 1, an unknown batch_id, or one of another file, type or kind of import; 23514 (constraint ame_import_resume) a batch already completed or failed, run by another session, or whose file changed; 2D000 called inside a transaction block; 42501 without pg_read_server_files or INSERT on the target; 58P01, 42809 as ame_import_csv_file.';
+
+-- progress of running imports, and of committed chunked batches, by id
+CREATE FUNCTION @extschema@.ame_import_progress(batch_id uuid DEFAULT NULL)
+RETURNS TABLE (id uuid, status text, pid integer, records_read bigint,
+			   imported bigint, failed bigint, skipped bigint,
+			   bytes_processed bigint, bytes_total bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH live AS (
+		SELECT pg_catalog.lpad(pg_catalog.to_hex(p.param15), 16, '0')
+				   OPERATOR(pg_catalog.||)
+			   pg_catalog.lpad(pg_catalog.to_hex(p.param16), 16, '0') AS hex,
+			   p.pid, p.param17 AS records_read, p.param3 AS imported,
+			   p.param18 AS failed, p.param19 AS skipped,
+			   p.param1 AS bytes_processed, p.param2 AS bytes_total
+		FROM pg_catalog.pg_stat_get_progress_info('COPY') AS p
+		WHERE p.param14 OPERATOR(pg_catalog.=) 6385253::bigint
+		  AND p.datid OPERATOR(pg_catalog.=)
+			  (SELECT d.oid FROM pg_catalog.pg_database AS d
+			   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+	), running AS (
+		SELECT live.hex::uuid AS id, live.pid, live.records_read, live.imported,
+			   live.failed, live.skipped, live.bytes_processed, live.bytes_total
+		FROM live
+	)
+	SELECT r.id, 'processing'::text, r.pid, r.records_read, r.imported,
+		   r.failed, r.skipped, r.bytes_processed, r.bytes_total
+	FROM running AS r
+	WHERE $1 IS NULL OR r.id OPERATOR(pg_catalog.=) $1
+	UNION ALL
+	SELECT b.id,
+		   CASE WHEN b.status OPERATOR(pg_catalog.=) 'processing'
+					 AND b.resume_offset IS NOT NULL AND h.pid IS NULL
+				THEN 'interrupted' ELSE b.status END,
+		   h.pid, b.total_records::bigint, b.success_count::bigint,
+		   b.error_count::bigint, b.skipped_count::bigint,
+		   b.resume_offset, b.file_size
+	FROM @extschema@.import_batches AS b
+	LEFT JOIN LATERAL (
+		SELECT l.pid FROM pg_catalog.pg_locks AS l
+		WHERE b.resume_offset IS NOT NULL
+		  AND l.locktype OPERATOR(pg_catalog.=) 'advisory'
+		  AND l.database OPERATOR(pg_catalog.=)
+			  (SELECT d.oid FROM pg_catalog.pg_database AS d
+			   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+		  AND l.classid OPERATOR(pg_catalog.=) 1634559305::oid
+		  AND l.objid OPERATOR(pg_catalog.=) pg_catalog.uuid_hash(b.id)::oid
+		  AND l.objsubid OPERATOR(pg_catalog.=) 2::smallint
+		  AND l.granted
+		LIMIT 1
+	) AS h ON true
+	WHERE $1 IS NOT NULL AND b.id OPERATOR(pg_catalog.=) $1
+	  AND NOT EXISTS (SELECT FROM running AS r
+					  WHERE r.id OPERATOR(pg_catalog.=) b.id)
+$$;
+
+COMMENT ON FUNCTION @extschema@.ame_import_progress(uuid) IS
+'progress of an import by batch id (NULL: every import running in this database): while it runs, the live counts of the importing backend (records read, imported, failed, skipped, bytes of total; visible to its own role and pg_read_all_stats); otherwise the batch''s committed counts, with status interrupted for a chunked batch that no session is running. Errors: 42501 without SELECT on import_batches.';
+
+-- imports write many rows: the owner grants them as needed
+REVOKE ALL ON FUNCTION @extschema@.ame_import_csv(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ame_import_csv_bytes(bytea, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ame_import_csv_file(text, text) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE @extschema@.ame_import_csv_file_chunked(text, text, integer, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ame_import_progress(uuid) FROM PUBLIC;
+
+DO $$
+DECLARE
+	g jsonb;
+BEGIN
+	FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(
+				pg_catalog.current_setting('ame_upgrade.import_grants')::jsonb)
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %I.%s TO %I%s',
+			'@extschema@', g OPERATOR(pg_catalog.->>) 'function',
+			(SELECT r.rolname FROM pg_catalog.pg_roles AS r
+			 WHERE r.oid OPERATOR(pg_catalog.=) (g OPERATOR(pg_catalog.->>) 'grantee')::pg_catalog.oid),
+			CASE WHEN (g OPERATOR(pg_catalog.->>) 'grantable')::boolean THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END
+$$;

@@ -181,7 +181,7 @@ DROP ROLE demo_app;
 
 \echo '== CSV import: demo/customers.csv, with some bad rows (docs/import.md)'
 \set csv `cat demo/customers.csv`
-SELECT ame_import_csv(:'csv', 'customers', 'demo/customers.csv') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(:'csv', 'customers', 'demo/customers.csv') \gset
 SELECT source_file, status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 \echo '-- every record is imported or explained: the errors, with the line of the file'

@@ -9,7 +9,7 @@ SELECT count(*) AS customers_before FROM ame_customers \gset
 -- BOM, CRLF, " Company Name " and "SERVICE  TIER" headers, a quoted comma,
 -- doubled quotes, a quoted CRLF, a blank line, "" (empty, not NULL)
 \set csv `cat data/customers_basic.csv`
-SELECT ame_import_csv(:'csv', 'customers', 'customers_basic.csv') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(:'csv', 'customers', 'customers_basic.csv') \gset
 SELECT source_file, import_type, status, total_records, success_count,
        error_count, error_message
 FROM import_batches WHERE id = :'batch';
@@ -25,10 +25,10 @@ FROM ame_customers WHERE company_name IN ('T-Empty', 'T-Acme') ORDER BY 1;
 SELECT count(*) - :customers_before AS customers_added FROM ame_customers;
 
 -- a header-only input completes with 0 records; so does one with a BOM
-SELECT ame_import_csv(E'company_name,service_tier\n', 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(E'company_name,service_tier\n', 'customers') \gset
 SELECT source_file, status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
-SELECT ame_import_csv(E'\xef\xbb\xbfcompany_name,service_tier', 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(E'\xef\xbb\xbfcompany_name,service_tier', 'customers') \gset
 SELECT status, total_records FROM import_batches WHERE id = :'batch';
 COMMIT;
 
@@ -42,7 +42,7 @@ SELECT ame_import_csv('a,b', 'visits');
 \echo :LAST_ERROR_SQLSTATE
 SELECT ame_import_csv('a,b', 'Customers');
 \echo :LAST_ERROR_SQLSTATE
-SELECT ame_import_csv(NULL::bytea, 'customers');
+SELECT ame_import_csv_bytes(NULL::bytea, 'customers');
 \echo :LAST_ERROR_SQLSTATE
 SELECT ame_import_csv_file(NULL, 'customers');
 \echo :LAST_ERROR_SQLSTATE

@@ -8,7 +8,7 @@ INSERT INTO ame_customers (company_name, service_tier, customer_number)
 VALUES ('Device Owner', 'CORE', 'T-DEV-1');
 SELECT count(*) AS devices_before FROM device_inventory \gset
 \set csv `cat data/devices.csv`
-SELECT ame_import_csv(:'csv', 'devices') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(:'csv', 'devices') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT row_number, line_number, sqlstate, regexp_replace(error_message, 'Failing row contains \(.*\)', 'Failing row contains (...)') AS error_message
@@ -19,7 +19,7 @@ WHERE c.customer_number = 'T-DEV-1' ORDER BY d.device_name;
 SELECT count(*) - :devices_before AS devices_added FROM device_inventory;
 
 \set csv `cat data/technicians.csv`
-SELECT ame_import_csv(:'csv', 'technicians') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(:'csv', 'technicians') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT row_number, line_number, sqlstate,
@@ -34,9 +34,9 @@ ROLLBACK;
 BEGIN;
 INSERT INTO ame_customers (company_name, service_tier, customer_number)
 VALUES ('Trim Owner', 'CORE', 'T-1');
-SELECT ame_import_csv('customer_number,device_name' || chr(10) ||
+SELECT id AS batch FROM ame_import_csv('customer_number,device_name' || chr(10) ||
   ' T-1 ,Trim device unquoted' || chr(10) ||
-  '" T-1	",Trim device quoted' || chr(10), 'devices') AS batch \gset
+  '" T-1	",Trim device quoted' || chr(10), 'devices') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT c.customer_number, d.device_name

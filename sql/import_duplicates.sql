@@ -10,7 +10,7 @@ INSERT INTO ame_customers (company_name, service_tier, customer_number)
 VALUES ('D-existing', 'CORE', 'AME-D00001');
 SELECT count(*) AS customers_before FROM ame_customers \gset
 
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv(
   E'company_name,service_tier,customer_number\n'
   'D-gen 1,core,\n'
   'D-given,core,AME-D00002\n'
@@ -19,7 +19,7 @@ SELECT ame_import_csv(
   'D-gen 2,core,\n'
   'D-spaces,core,  AME-D00002  \n'   -- trimmed by the trigger: a duplicate
   'D-gen 3,core,',
-  'customers') AS batch \gset
+  'customers') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT row_number, line_number, sqlstate, error_message, raw_data->>'company_name' AS company
@@ -33,7 +33,7 @@ SELECT count(*) = count(DISTINCT customer_number) AS unique_numbers FROM ame_cus
 
 -- row errors from the trigger and the constraints, each with its SQLSTATE
 \set csv `cat data/customers_rowerrors.csv`
-SELECT ame_import_csv(:'csv', 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(:'csv', 'customers') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 -- (the detail's failing row holds generated ids and times: masked)
@@ -43,9 +43,9 @@ FROM import_errors WHERE batch_id = :'batch' ORDER BY row_number;
 SELECT company_name FROM ame_customers WHERE company_name LIKE 'T-%' ORDER BY 1;
 
 -- a second import of the same file: every row is now a duplicate or bad
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv(
   E'company_name,service_tier,customer_number\nD-given,core,AME-D00002\nD-existing,core,AME-D00001\n',
-  'customers') AS batch \gset
+  'customers') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 ROLLBACK;
@@ -54,16 +54,16 @@ ROLLBACK;
 -- chunk retries
 BEGIN;
 SELECT count(*) AS customers_before FROM ame_customers \gset
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv((SELECT
   'company_name,service_tier,customer_number,email' || chr(10) ||
   string_agg(
     CASE WHEN i % 100 = 0 THEN format('L-%s,core,AME-L%s,', i, lpad((i - 1)::text, 6, '0'))   -- duplicate of the row before
          WHEN i % 100 = 50 THEN format('L-%s,core,AME-L%s,x@', i, lpad(i::text, 6, '0'))       -- bad email
          WHEN i % 100 = 75 THEN format('L-%s,gold,AME-L%s,', i, lpad(i::text, 6, '0'))         -- bad tier
          ELSE format('L-%s,core,AME-L%s,', i, lpad(i::text, 6, '0')) END,
-    chr(10) ORDER BY i),
-  'customers') AS batch
-FROM generate_series(1, 5000) i \gset
+    chr(10) ORDER BY i)
+  FROM generate_series(1, 5000) i),
+  'customers') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT sqlstate, count(*) FROM import_errors WHERE batch_id = :'batch' GROUP BY 1 ORDER BY 1;
@@ -81,13 +81,13 @@ ROLLBACK;
 -- it meet it anyway, the import redoes the chunk with a fresh read)
 BEGIN;
 SELECT setval('customer_sequence', 1000);
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv(
   E'company_name,service_tier,customer_number\n'
   'W-gen 1,core,\n'
   'W-explicit,core,AME-001002\n'
   'W-gen 2,core,\n'
   'W-gen 3,core,\n',
-  'customers') AS batch \gset
+  'customers') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT company_name, customer_number FROM ame_customers

@@ -6,14 +6,14 @@
 \set VERBOSITY terse
 BEGIN;
 SELECT count(*) AS technicians_before FROM ame_technicians \gset
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv_bytes(
   convert_to(E'name,email\nE-ok,\nE-latin1 ', 'UTF8') || '\xe9'::bytea ||
   convert_to(E',\nE-nul', 'UTF8') || '\x00'::bytea ||
   convert_to(E'byte,\nE-truncated ', 'UTF8') || '\xe282'::bytea ||
   convert_to(E',x@y\nE-surrogate ', 'UTF8') || '\xeda080'::bytea ||
   convert_to(E',\nE-euro €,\n"E-quoted ', 'UTF8') || '\xff'::bytea ||
   convert_to(E'",\n', 'UTF8'),
-  'technicians', 'bytes.csv') AS batch \gset
+  'technicians', 'bytes.csv') \gset
 SELECT source_file, status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT row_number, line_number, sqlstate, error_message, raw_data, raw_record
@@ -21,7 +21,7 @@ FROM import_errors WHERE batch_id = :'batch' ORDER BY row_number;
 SELECT name FROM ame_technicians WHERE name LIKE 'E-%' ORDER BY 1;
 SELECT count(*) - :technicians_before AS technicians_added FROM ame_technicians;
 -- a header with an invalid byte fails the batch
-SELECT ame_import_csv('\x6e616d65ff0a410a'::bytea, 'technicians') AS batch \gset
+SELECT id AS batch FROM ame_import_csv_bytes('\x6e616d65ff0a410a'::bytea, 'technicians') \gset
 SELECT status, total_records, error_message FROM import_batches WHERE id = :'batch';
 ROLLBACK;
 
@@ -30,7 +30,7 @@ ROLLBACK;
 -- a 22021 row error; the shortest three- and four-byte forms and U+10FFFF
 -- itself, right next to them, are valid
 BEGIN;
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv_bytes(
   convert_to(E'name\nE-overlong-3 ', 'UTF8') || '\xe08080'::bytea ||
   convert_to(E'\nE-overlong-4 ', 'UTF8') || '\xf0808080'::bytea ||
   convert_to(E'\nE-above-max ', 'UTF8') || '\xf4908080'::bytea ||
@@ -39,7 +39,7 @@ SELECT ame_import_csv(
   convert_to(E'\nE-lowest-4 ', 'UTF8') || '\xf0908080'::bytea ||
   convert_to(E'\nE-highest ', 'UTF8') || '\xf48fbfbf'::bytea ||
   convert_to(E'\n', 'UTF8'),
-  'technicians', 'overlong.csv') AS batch \gset
+  'technicians', 'overlong.csv') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT row_number, sqlstate, error_message, raw_record

@@ -6,13 +6,13 @@
 LOAD 'ame';
 SHOW ame.import_max_field_size;
 BEGIN;
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv(
   'company_name,service_tier,site_name' || chr(10) ||
   'F-small,core,ok' || chr(10) ||
   'F-big,core,' || repeat('x', 2 * 1024 * 1024) || chr(10) ||
   'F-quoted-big,core,"' || repeat('y,', 600 * 1024) || '"' || chr(10) ||
   'F-after,core,fine' || chr(10),
-  'customers') AS batch \gset
+  'customers') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT row_number, line_number, sqlstate, error_message,
@@ -26,19 +26,19 @@ ROLLBACK;
 -- a larger limit lets the 2 MB field in; a smaller one refuses 2 kB
 BEGIN;
 SET LOCAL ame.import_max_field_size = '4MB';
-SELECT ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
-  'F-big,core,' || repeat('x', 2 * 1024 * 1024), 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
+  'F-big,core,' || repeat('x', 2 * 1024 * 1024), 'customers') \gset
 SELECT status, success_count, error_count FROM import_batches WHERE id = :'batch';
 SELECT company_name, length(site_name) FROM ame_customers WHERE company_name = 'F-big';
 SET LOCAL ame.import_max_field_size = '1kB';
-SELECT ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
-  'F-2k,core,' || repeat('z', 2048), 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
+  'F-2k,core,' || repeat('z', 2048), 'customers') \gset
 SELECT status, success_count, error_count FROM import_batches WHERE id = :'batch';
 SELECT sqlstate, error_message FROM import_errors WHERE batch_id = :'batch';
 -- a too-long field past the fields kept of a ragged record (3 columns + 64
 -- extra fields are kept): its length is still reported exactly
-SELECT ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
-  'F-far,core,s' || repeat(',', 300) || repeat('w', 3000), 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
+  'F-far,core,s' || repeat(',', 300) || repeat('w', 3000), 'customers') \gset
 SELECT status, success_count, error_count FROM import_batches WHERE id = :'batch';
 SELECT sqlstate, error_message FROM import_errors WHERE batch_id = :'batch';
 SELECT count(*) AS imported FROM ame_customers WHERE company_name = 'F-far';
@@ -61,14 +61,14 @@ RESET ame.import_max_field_size;
 -- and in multi-byte characters (the limit is in bytes)
 BEGIN;
 SET LOCAL ame.import_max_field_size = '1kB';
-SELECT ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
+SELECT id AS batch FROM ame_import_csv('company_name,service_tier,site_name' || chr(10) ||
   'F-exact,core,' || repeat('x', 1024) || chr(10) ||
   'F-over,core,' || repeat('x', 1025) || chr(10) ||
   'F-exact-quoted,core,"' || repeat('q,', 512) || '"' || chr(10) ||
   'F-over-quoted,core,"' || repeat('q,', 512) || 'q"' || chr(10) ||
   'F-exact-utf8,core,' || repeat('é', 512) || chr(10) ||
   'F-over-utf8,core,' || repeat('é', 512) || 'x' || chr(10),
-  'customers') AS batch \gset
+  'customers') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT row_number, sqlstate, error_message
@@ -84,10 +84,10 @@ BEGIN;
 SELECT string_agg(encode(sha256(i::text::bytea), 'base64'), '') AS long_number
 FROM generate_series(1, 300) i \gset
 SELECT length(:'long_number') AS long_number_bytes;
-SELECT ame_import_csv('company_name,service_tier,customer_number' || chr(10) ||
+SELECT id AS batch FROM ame_import_csv('company_name,service_tier,customer_number' || chr(10) ||
   'F-before,core,F-N-1' || chr(10) ||
   'F-huge,core,' || :'long_number' || chr(10) ||
-  'F-after,core,F-N-2' || chr(10), 'customers') AS batch \gset
+  'F-after,core,F-N-2' || chr(10), 'customers') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT row_number, sqlstate, error_message

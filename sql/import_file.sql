@@ -21,21 +21,21 @@ SELECT lo_unlink(:lo);
 
 BEGIN;
 SELECT count(*) AS customers_before FROM ame_customers \gset
-SELECT ame_import_csv_file('/tmp/ame_import_regress_basic.csv', 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv_file('/tmp/ame_import_regress_basic.csv', 'customers') \gset
 SELECT source_file, status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT company_name, service_tier, site_address FROM ame_customers
 WHERE company_name LIKE 'T-%' ORDER BY 1;
 SELECT count(*) - :customers_before AS customers_added FROM ame_customers;
 
-SELECT ame_import_csv_file('/tmp/ame_import_regress_bytes.csv', 'technicians') AS batch \gset
+SELECT id AS batch FROM ame_import_csv_file('/tmp/ame_import_regress_bytes.csv', 'technicians') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT row_number, line_number, sqlstate, error_message, raw_data, raw_record
 FROM import_errors WHERE batch_id = :'batch' ORDER BY row_number;
 SELECT name FROM ame_technicians WHERE name LIKE 'N-%' ORDER BY 1;
 
-SELECT ame_import_csv_file('/tmp/ame_import_regress_empty.csv', 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv_file('/tmp/ame_import_regress_empty.csv', 'customers') \gset
 SELECT status, total_records, error_message FROM import_batches WHERE id = :'batch';
 
 -- once the import is done no progress row of it is left behind (that it

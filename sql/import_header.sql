@@ -19,7 +19,7 @@ INSERT INTO header_cases VALUES
   (9, E'device_name\nH-9\n', 'devices'),
   (10, E'name,phone_extension\nH-10,1\n', 'technicians');
 CREATE TEMP TABLE header_batches AS
-SELECT n, ame_import_csv(csv, import_type) AS id FROM header_cases ORDER BY n;
+SELECT h.n, b.id FROM header_cases h, ame_import_csv(h.csv, h.import_type) b ORDER BY h.n;
 SELECT h.n, b.status, b.total_records, b.success_count, b.error_count, b.error_message
 FROM header_batches h JOIN import_batches b USING (id)
 ORDER BY h.n;

@@ -28,7 +28,7 @@ SELECT count(*) - :batches_before AS batches_added FROM import_batches;
 -- are written without any right on import_batches or import_errors
 GRANT INSERT ON ame_customers TO ame_importer;
 SET ROLE ame_importer;
-SELECT ame_import_csv(E'company_name,service_tier\nP-1,core\nP-2,gold\n', 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(E'company_name,service_tier\nP-1,core\nP-2,gold\n', 'customers') \gset
 SELECT * FROM import_batches;
 \echo :LAST_ERROR_SQLSTATE
 -- the file form needs pg_read_server_files

@@ -4,7 +4,7 @@
 --
 \set VERBOSITY terse
 BEGIN;
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv(
   'name,email' || chr(10) ||
   '"Q1 ""quoted""",a@x' || chr(10) ||           -- doubled quotes
   'Q2 "mid,"dle,b@x' || chr(10) ||               -- quotes may start inside a field
@@ -16,7 +16,7 @@ SELECT ame_import_csv(
   '"Q7, comma"   ,e@x' || chr(10) ||             -- text after the closing quote is kept
   chr(10) || chr(13) || chr(10) ||               -- blank lines
   'Q8 last,f@x',                                 -- no final newline
-  'technicians') AS batch \gset
+  'technicians') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT name, email, email IS NULL AS email_null

@@ -7,7 +7,7 @@
 BEGIN;
 SELECT count(*) AS customers_before FROM ame_customers \gset
 \set csv `cat data/customers_ragged.csv`
-SELECT ame_import_csv(:'csv', 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(:'csv', 'customers') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT row_number, line_number, sqlstate, error_message, raw_data,

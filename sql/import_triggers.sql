@@ -42,7 +42,7 @@ CREATE TRIGGER tr_skip BEFORE INSERT ON ame_technicians
 -- rows 2 and 6 are suppressed in the chunk, row 3 (no name: inserted alone)
 -- too; row 4 is a 22P02 error; row 5's unique violation rolls the chunk
 -- back, and rows 1 to 3 are inserted (and suppressed) again
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv(
   'name,user_id,is_active' || chr(10) ||
   'TR-a,,true' || chr(10) ||
   'TR-skip-1,,true' || chr(10) ||
@@ -51,7 +51,7 @@ SELECT ame_import_csv(
   'TR-dup,00000000-0000-0000-0000-0000000000e1,true' || chr(10) ||
   'TR-skip-2,,true' || chr(10) ||
   'TR-c,,true' || chr(10),
-  'technicians') AS batch \gset
+  'technicians') \gset
 -- the statement triggers fired once each, before and after every row
 SELECT what, imported FROM trig_log ORDER BY n;
 SELECT status, total_records, success_count, error_count, skipped_count,
@@ -64,21 +64,21 @@ SELECT name FROM ame_technicians WHERE name LIKE 'TR-%' ORDER BY name;
 
 -- every row fails: the statement triggers still fire once each
 TRUNCATE trig_log;
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv(
   'name,user_id,is_active' || chr(10) ||
   'TR-bad-1,,maybe' || chr(10) ||
   'TR-bad-2,00000000-0000-0000-0000-0000000000e1,true' || chr(10) ||
   'TR-bad-3,not-a-uuid,true' || chr(10),
-  'technicians') AS batch \gset
+  'technicians') \gset
 SELECT status, total_records, success_count, error_count, skipped_count
 FROM import_batches WHERE id = :'batch';
 SELECT what, imported FROM trig_log ORDER BY n;
 
 -- every row suppressed: completed, nothing imported, nothing an error
 TRUNCATE trig_log;
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv(
   'name' || chr(10) || 'TR-skip-3' || chr(10) || 'TR-skip-4' || chr(10),
-  'technicians') AS batch \gset
+  'technicians') \gset
 SELECT status, total_records, success_count, error_count, skipped_count
 FROM import_batches WHERE id = :'batch';
 SELECT count(*) AS error_rows FROM import_errors WHERE batch_id = :'batch';
@@ -86,13 +86,13 @@ SELECT what, imported FROM trig_log ORDER BY n;
 
 -- a header-only input fires them too, as a COPY of no rows does
 TRUNCATE trig_log;
-SELECT ame_import_csv('name' || chr(10), 'technicians') AS batch \gset
+SELECT id AS batch FROM ame_import_csv('name' || chr(10), 'technicians') \gset
 SELECT status, total_records FROM import_batches WHERE id = :'batch';
 SELECT what, imported FROM trig_log ORDER BY n;
 
 -- a failed batch (bad header) inserts nothing and fires nothing
 TRUNCATE trig_log;
-SELECT ame_import_csv('name,colour' || chr(10) || 'TR-x,red', 'technicians') AS batch \gset
+SELECT id AS batch FROM ame_import_csv('name,colour' || chr(10) || 'TR-x,red', 'technicians') \gset
 SELECT status FROM import_batches WHERE id = :'batch';
 SELECT count(*) AS fired FROM trig_log;
 
@@ -104,7 +104,7 @@ SELECT 'name,user_id' || chr(10) || string_agg(
        WHEN i % 250 = 0 THEN 'TR-m' || i || ',00000000-0000-0000-0000-0000000000e1'
        ELSE 'TR-m' || i || ',' END, chr(10) ORDER BY i) AS csv
 FROM generate_series(1, 2000) i \gset
-SELECT ame_import_csv(:'csv', 'technicians') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(:'csv', 'technicians') \gset
 SELECT status, total_records, success_count, error_count, skipped_count
 FROM import_batches WHERE id = :'batch';
 SELECT count(*) FILTER (WHERE i % 7 = 0) AS expect_skipped,
@@ -133,13 +133,13 @@ END $$;
 CREATE TRIGGER tr_after_stmt_new AFTER INSERT ON ame_technicians
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION trig_log_new();
-SELECT ame_import_csv(
+SELECT id AS batch FROM ame_import_csv(
   'name,user_id' || chr(10) ||
   'TT-a,' || chr(10) ||
   'TT-b,' || chr(10) ||
   'TT-dup,00000000-0000-0000-0000-0000000000e1' || chr(10) ||
   'TT-c,' || chr(10),
-  'technicians') AS batch \gset
+  'technicians') \gset
 SELECT status, total_records, success_count, error_count, skipped_count
 FROM import_batches WHERE id = :'batch';
 SELECT rows_seen, names FROM trig_log ORDER BY n;
@@ -151,7 +151,7 @@ SELECT 'name,user_id' || chr(10) || string_agg(
   CASE WHEN i % 300 = 0 THEN 'TT-m' || i || ',00000000-0000-0000-0000-0000000000e1'
        ELSE 'TT-m' || i || ',' END, chr(10) ORDER BY i) AS csv
 FROM generate_series(1, 3000) i \gset
-SELECT ame_import_csv(:'csv', 'technicians') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(:'csv', 'technicians') \gset
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
 SELECT rows_seen, md5(names) = (SELECT md5(string_agg(name, ' ' ORDER BY name))

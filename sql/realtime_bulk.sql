@@ -146,7 +146,7 @@ SELECT 'customer_number,device_name,ip_address' || E'\n' ||
        string_agg(format('RT-BULK,imp-%s,%s', g, CASE WHEN g = 120 THEN 'not-an-ip' ELSE '' END), E'\n')
        AS csv FROM generate_series(1, 150) g \gset
 \o | sed -E 's/PID [0-9]+/PID <pid>/'
-SELECT ame_import_csv(:'csv', 'devices') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(:'csv', 'devices') \gset
 \o
 SELECT status, total_records, success_count, error_count FROM import_batches WHERE id = :'batch';
 -- and 10 rows (one failing) are 9 per-row notifications
@@ -154,7 +154,7 @@ SELECT 'customer_number,device_name,ip_address' || E'\n' ||
        string_agg(format('RT-BULK,few-%s,%s', g, CASE WHEN g = 5 THEN 'not-an-ip' ELSE '' END), E'\n')
        AS csv FROM generate_series(1, 10) g \gset
 \o | sed -E 's/PID [0-9]+/PID <pid>/; s/"id":"[0-9a-f-]{36}"/"id":<id>/' | uniq -c
-SELECT ame_import_csv(:'csv', 'devices') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(:'csv', 'devices') \gset
 \o
 SELECT status, total_records, success_count, error_count FROM import_batches WHERE id = :'batch';
 

@@ -35,6 +35,7 @@
 #endif
 #include "parser/parse_relation.h"
 #include "utils/acl.h"
+#include "utils/backend_progress.h"
 #include "utils/guc_tables.h"
 
 #if PG_VERSION_NUM < 150000
@@ -205,6 +206,25 @@ addRTEPermissionInfo(List **rteperminfos, RangeTblEntry *rte)
 #if PG_VERSION_NUM >= 180000
 #define RelationGetPrimaryKeyIndex(rel) (RelationGetPrimaryKeyIndex)((rel), false)
 #endif
+
+/*
+ * Progress slots.  COPY reports in parameter slots 0..5 of
+ * pg_stat_progress_copy up to PG 16 and 0..6 from PG 17 (tuples_skipped);
+ * PGSTAT_NUM_PROGRESS_PARAM is 20 in every supported major.  ame's import
+ * reports what COPY has no column for in slots 13..18, clear of both
+ * (param14..param19 of pg_stat_get_progress_info('COPY'), as
+ * ame_import_progress() reads them).
+ */
+#if PGSTAT_NUM_PROGRESS_PARAM < 19
+#error "ame's import progress needs 19 progress parameter slots"
+#endif
+#define AME_PROGRESS_MARKER			13	/* AME_PROGRESS_MARKER_VALUE */
+#define AME_PROGRESS_BATCH_HIGH		14	/* the batch id's first 8 bytes */
+#define AME_PROGRESS_BATCH_LOW		15	/* and its last 8 */
+#define AME_PROGRESS_RECORDS_READ	16
+#define AME_PROGRESS_FAILED			17
+#define AME_PROGRESS_SKIPPED		18
+#define AME_PROGRESS_MARKER_VALUE	INT64CONST(0x616D65)	/* "ame" */
 
 /*
  * ame_input_safe

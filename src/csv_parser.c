@@ -148,6 +148,13 @@ csv_parser_offset(const CsvParser *p)
 	return p->win_base + p->pos;
 }
 
+/* line breaks (LF bytes) consumed so far */
+uint64_t
+csv_parser_lines(const CsvParser *p)
+{
+	return p->lines;
+}
+
 /* Make room for need elements of size elem in *ptr. */
 static void *
 grow(CsvParser *p, void *ptr, size_t *cap, size_t need, size_t elem)

@@ -85,6 +85,7 @@ extern CsvParser *csv_parser_create(const CsvOptions *options,
 									const char *data, size_t len);
 extern bool csv_parser_next(CsvParser *parser, CsvRecord *record);
 extern uint64_t csv_parser_offset(const CsvParser *parser);
+extern uint64_t csv_parser_lines(const CsvParser *parser);
 extern void csv_parser_destroy(CsvParser *parser);
 
 /*

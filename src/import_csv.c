@@ -7,13 +7,23 @@
  *	  reason -- never both, never neither -- unless a BEFORE ROW trigger
  *	  suppresses it, which counts it as skipped.
  *
- *	  ame_import_csv(text, import_type, source_file)    data in a string
- *	  ame_import_csv(bytea, import_type, source_file)   raw bytes
- *	  ame_import_csv_file(path, import_type)            a server file
+ *	  ame_import_csv(text, import_type, source_file)        data in a string
+ *	  ame_import_csv_bytes(bytea, import_type, source_file) raw bytes
+ *	  ame_import_csv_file(path, import_type)                a server file
  *
- * One parser (csv_parser.c) serves all three.  A batch row in
+ * and, for ame_import_csv_file_chunked() (import_chunked.c), one chunk of
+ * a server file: from a byte offset, at most so many records, the batch's
+ * counts and resume point written in the same transaction.
+ *
+ * One parser (csv_parser.c) serves all of them.  A batch row in
  * import_batches is written first; a bad header fails the batch (the
  * function still returns normally, so the failed batch stays on record).
+ * Each returns the batch's row as it stands at the end.
+ *
+ * Progress is reported as COPY FROM reports it (pg_stat_progress_copy),
+ * plus, in parameter slots COPY does not use, a marker, the batch id and
+ * the counts that COPY has no column for; ame_import_progress() reads
+ * them back by batch id (see compat.h for the slots).
  *
  * Speed.  Rows are inserted the way COPY inserts them -- straight through
  * the executor: BEFORE ROW triggers, constraints, heap insert, index
@@ -96,6 +106,7 @@
 
 #include "ame.h"
 #include "csv_parser.h"
+#include "import.h"
 
 /* GUC ame.import_max_field_size: bytes per field (54000 beyond) */
 int			ame_import_max_field_size = 1024 * 1024;
@@ -139,13 +150,13 @@ typedef struct ColumnSpec
 	ColCheck	check;
 } ColumnSpec;
 
-typedef struct ImportType
+struct ImportType
 {
 	const char *name;
 	const char *relname;
 	int			ncolumns;
 	const ColumnSpec *columns;
-} ImportType;
+};
 
 static const ColumnSpec customer_columns[] = {
 	{"company_name", "company_name", true, COL_PLAIN, CHK_REQUIRED_TEXT},
@@ -198,16 +209,6 @@ typedef struct HeaderColumn
 	Oid			ioparam;
 	int32		typmod;
 } HeaderColumn;
-
-/* where the input comes from */
-typedef struct ImportSource
-{
-	const char *data;			/* memory input, or NULL */
-	size_t		len;
-	FILE	   *file;			/* file input */
-	const char *path;
-	uint64		total_bytes;
-} ImportSource;
 
 typedef enum RowState
 {
@@ -267,6 +268,7 @@ typedef struct ImportState
 	Oid			owner;			/* owns the bookkeeping tables */
 	Datum		batch_id;
 
+	MemoryContext caller;		/* where the result goes */
 	MemoryContext cxt;			/* lives for the call */
 	MemoryContext chunkcxt;		/* reset when a chunk ends */
 	MemoryContext rowcxt;		/* reset for every record */
@@ -321,11 +323,19 @@ typedef struct ImportState
 	bool		stream;
 	int			progress_type;
 	uint64		total_bytes;
+
+	/* one chunk of a chunked import, or NULL */
+	ImportChunk *chunk;
+	uint64		offset_base;	/* input offset where the parser began */
+	int64		line_base;		/* lines before it */
+	Datum		result;			/* the batch's row, at the end */
 } ImportState;
 
-static const ImportType *lookup_import_type(text *type);
-static Datum run_import(FunctionCallInfo fcinfo, const ImportType *type,
-						const char *source_file, ImportSource *src);
+static Datum run_import(Oid nspid, const ImportType *type,
+						const char *source_file, ImportSource *src,
+						ImportChunk *chunk);
+static CsvParser *make_parser(ImportState *st, ImportSource *src,
+							  bool skip_bom);
 static void *csv_palloc(void *arg, void *ptr, size_t size);
 static void csv_pfree(void *arg, void *ptr);
 static size_t file_read(void *arg, char *buf, size_t size);
@@ -333,6 +343,8 @@ static void prepare_plans(ImportState *st);
 static Datum insert_batch(ImportState *st, const char *source_file);
 static void finish_batch(ImportState *st, const char *status,
 						 const char *message);
+static int64 rec_line(ImportState *st, CsvRecord *rec);
+static uint64 input_offset(ImportState *st);
 static void run_as_owner_spi(ImportState *st, SPIPlanPtr plan,
 							 Datum *values, const char *nulls, int expect);
 static char *read_header(ImportState *st);
@@ -398,11 +410,11 @@ ame_import_define_gucs(void)
 
 /*
  * ame_import_csv(data text, import_type text, source_file text DEFAULT NULL)
- * ame_import_csv(data bytea, import_type text, source_file text DEFAULT NULL)
- *		RETURNS uuid
- *		Both forms: text and bytea are the same varlena, and the parser
- *		checks the bytes as UTF-8 itself (bytea is the only client-side way
- *		to hand over invalid UTF-8 or NUL bytes).
+ * ame_import_csv_bytes(data bytea, import_type text, source_file text DEFAULT NULL)
+ *		RETURNS import_batches
+ *		Both: text and bytea are the same varlena, and the parser checks
+ *		the bytes as UTF-8 itself (bytea is the only client-side way to
+ *		hand over invalid UTF-8 or NUL bytes).
  */
 Datum
 ame_import_csv_inline(PG_FUNCTION_ARGS)
@@ -415,18 +427,18 @@ ame_import_csv_inline(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"data\" must not be null")));
-	type = lookup_import_type(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
+	type = ame_import_lookup_type(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
 	data = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
 	src.data = VARDATA_ANY(data);
 	src.len = VARSIZE_ANY_EXHDR(data);
 	src.total_bytes = src.len;
-	return run_import(fcinfo, type,
+	return run_import(get_func_namespace(fcinfo->flinfo->fn_oid), type,
 					  PG_ARGISNULL(2) ? "(inline)" : text_to_cstring(PG_GETARG_TEXT_PP(2)),
-					  &src);
+					  &src, NULL);
 }
 
 /*
- * ame_import_csv_file(path text, import_type text) RETURNS uuid
+ * ame_import_csv_file(path text, import_type text) RETURNS import_batches
  *		Reads a server file, as bytes, in windows of 64 kB.  Needs the
  *		privileges of pg_read_server_files.
  */
@@ -443,41 +455,72 @@ ame_import_csv_file(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"path\" must not be null")));
-	type = lookup_import_type(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
+	type = ame_import_lookup_type(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
+	ame_import_check_file_privilege();
+	path = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ame_import_open_file(path, &src, &st);
+	result = run_import(get_func_namespace(fcinfo->flinfo->fn_oid), type,
+						path, &src, NULL);
+	FreeFile(src.file);
+	return result;
+}
 
+/*
+ * ame_import_check_file_privilege
+ *		Reading server files takes the privileges of pg_read_server_files.
+ */
+void
+ame_import_check_file_privilege(void)
+{
 	if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to import from a server file"),
 				 errdetail("Only roles with privileges of the \"%s\" role may read server files.",
 						   "pg_read_server_files"),
-				 errhint("Use ame_import_csv() to pass the data from the client instead.")));
+				 errhint("Use ame_import_csv() or ame_import_csv_bytes() to pass the data from the client instead.")));
+}
 
-	path = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	src.file = AllocateFile(path, PG_BINARY_R);
-	if (src.file == NULL)
+/*
+ * ame_import_open_file
+ *		Open a server file for reading (AllocateFile: closed at the end of
+ *		the transaction if an error leaves it open), with its size.
+ */
+void
+ame_import_open_file(const char *path, ImportSource *src, struct stat *st)
+{
+	src->file = AllocateFile(path, PG_BINARY_R);
+	if (src->file == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\" for reading: %m", path)));
-	if (fstat(fileno(src.file), &st) != 0)
+	if (fstat(fileno(src->file), st) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not stat file \"%s\": %m", path)));
-	if (S_ISDIR(st.st_mode))
+	if (S_ISDIR(st->st_mode))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is a directory", path)));
-	src.path = path;
-	src.total_bytes = (uint64) st.st_size;
+	src->path = path;
+	src->total_bytes = (uint64) st->st_size;
+}
 
-	result = run_import(fcinfo, type, path, &src);
-	FreeFile(src.file);
-	return result;
+/*
+ * ame_import_chunk
+ *		One chunk of a chunked import of a server file, in the current
+ *		transaction; returns the batch's row.
+ */
+Datum
+ame_import_chunk(Oid nspid, const ImportType *type, const char *path,
+				 ImportSource *src, ImportChunk *chunk)
+{
+	return run_import(nspid, type, path, src, chunk);
 }
 
 /* The import type named, or error 22023. */
-static const ImportType *
-lookup_import_type(text *type)
+const ImportType *
+ame_import_lookup_type(text *type)
 {
 	char	   *name;
 	size_t		i;
@@ -498,27 +541,34 @@ lookup_import_type(text *type)
 	pg_unreachable();
 }
 
+const char *
+ame_import_type_name(const ImportType *type)
+{
+	return type->name;
+}
+
 /*
  * run_import
- *		The import proper, common to the three entry points.
+ *		The import proper, common to the entry points; with chunk, one
+ *		chunk of a chunked import.  Returns the batch's row.
  */
 static Datum
-run_import(FunctionCallInfo fcinfo, const ImportType *type,
-		   const char *source_file, ImportSource *src)
+run_import(Oid nspid, const ImportType *type, const char *source_file,
+		   ImportSource *src, ImportChunk *chunk)
 {
 	ImportState *st;
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext cxt;
-	CsvOptions	opt;
 	Oid			batches;
 	HeapTuple	tup;
 	char	   *header_error;
-	pg_uuid_t  *result;
+	Datum		result;
 
 	cxt = AllocSetContextCreate(caller, "ame import", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(cxt);
 	st = palloc0(sizeof(ImportState));
 	st->type = type;
+	st->caller = caller;
 	st->cxt = cxt;
 	st->chunkcxt = AllocSetContextCreate(cxt, "ame import chunk",
 										 ALLOCSET_DEFAULT_SIZES);
@@ -531,9 +581,10 @@ run_import(FunctionCallInfo fcinfo, const ImportType *type,
 	st->total_bytes = src->total_bytes;
 	st->stream = (src->file != NULL);
 	st->progress_type = st->stream ? PROGRESS_COPY_TYPE_FILE : PROGRESS_COPY_TYPE_CALLBACK;
+	st->chunk = chunk;
 
 	/* everything lives in the extension's schema, whatever the search_path */
-	st->nspid = get_func_namespace(fcinfo->flinfo->fn_oid);
+	st->nspid = nspid;
 	st->relid = get_relname_relid(type->relname, st->nspid);
 	batches = get_relname_relid("import_batches", st->nspid);
 	if (!OidIsValid(st->relid) || !OidIsValid(batches))
@@ -571,29 +622,28 @@ run_import(FunctionCallInfo fcinfo, const ImportType *type,
 	MemoryContextSwitchTo(cxt);
 	prepare_plans(st);
 
-	st->batch_id = insert_batch(st, source_file);
-
-	memset(&opt, 0, sizeof(opt));
-	opt.realloc_fn = csv_palloc;
-	opt.free_fn = csv_pfree;
-	opt.alloc_arg = cxt;
-	opt.max_field = (size_t) ame_import_max_field_size;
-	opt.max_record = Min((size_t) ame_import_max_field_size * 16,
-						 MaxAllocSize / 2);
-	opt.max_fields = type->ncolumns + MAX_EXTRA_FIELDS;
-	opt.skip_bom = true;
-	if (src->file != NULL)
+	if (chunk != NULL)
 	{
-		opt.read = file_read;
-		opt.read_arg = src;
+		/* the batch row exists; its counts go on from where they were */
+		st->batch_id = chunk->batch_id;
+		st->total = chunk->total;
+		st->success = chunk->success;
+		st->failed = chunk->failed;
+		st->skipped = chunk->skipped;
 	}
-	st->parser = csv_parser_create(&opt, src->data, src->len);
+	else
+		st->batch_id = insert_batch(st, source_file);
 
+	st->parser = make_parser(st, src, true);
 	progress_start(st);
 
 	header_error = read_header(st);
 	if (header_error != NULL)
+	{
 		finish_batch(st, "failed", header_error);
+		if (chunk != NULL)
+			chunk->done = true;
+	}
 	else
 	{
 		AclResult	aclresult;
@@ -611,12 +661,31 @@ run_import(FunctionCallInfo fcinfo, const ImportType *type,
 								   RelationGetRelationName(st->rel));
 			}
 		}
+
+		/* a chunk after the first: its records begin at the resume point */
+		if (chunk != NULL && chunk->offset > 0)
+		{
+			if (chunk->offset > src->total_bytes ||
+				fseeko(src->file, (off_t) chunk->offset, SEEK_SET) != 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not seek to offset %llu in file \"%s\": %m",
+								(unsigned long long) chunk->offset, src->path)));
+			csv_parser_destroy(st->parser);
+			st->offset_base = chunk->offset;
+			st->line_base = chunk->line - 1;
+			st->parser = make_parser(st, src, false);
+		}
+
 		plan_defaults(st);
 		statement_begin(st);
 		import_records(st);
 		statement_end(st);
-		finish_batch(st, st->failed == 0 ? "completed" : "completed_with_errors",
-					 NULL);
+		if (chunk != NULL && !chunk->done)
+			finish_batch(st, "processing", NULL);
+		else
+			finish_batch(st, st->failed == 0 ? "completed" : "completed_with_errors",
+						 NULL);
 	}
 
 	pgstat_progress_end_command();
@@ -626,10 +695,50 @@ run_import(FunctionCallInfo fcinfo, const ImportType *type,
 	table_close(st->rel, NoLock);
 
 	MemoryContextSwitchTo(caller);
-	result = palloc(sizeof(pg_uuid_t));
-	memcpy(result, DatumGetUUIDP(st->batch_id), sizeof(pg_uuid_t));
+	result = st->result;
 	MemoryContextDelete(cxt);
-	PG_RETURN_UUID_P(result);
+	return result;
+}
+
+/*
+ * make_parser
+ *		A parser over the source, from where its file stands (a chunk
+ *		after the first begins after a BOM, so skips none).
+ */
+static CsvParser *
+make_parser(ImportState *st, ImportSource *src, bool skip_bom)
+{
+	CsvOptions	opt;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.realloc_fn = csv_palloc;
+	opt.free_fn = csv_pfree;
+	opt.alloc_arg = st->cxt;
+	opt.max_field = (size_t) ame_import_max_field_size;
+	opt.max_record = Min((size_t) ame_import_max_field_size * 16,
+						 MaxAllocSize / 2);
+	opt.max_fields = st->type->ncolumns + MAX_EXTRA_FIELDS;
+	opt.skip_bom = skip_bom;
+	if (src->file != NULL)
+	{
+		opt.read = file_read;
+		opt.read_arg = src;
+	}
+	return csv_parser_create(&opt, src->data, src->len);
+}
+
+/* The input offset the parser has reached (after the record it returned). */
+static uint64
+input_offset(ImportState *st)
+{
+	return st->offset_base + (uint64) csv_parser_offset(st->parser);
+}
+
+/* The line where a record begins, counted from the start of the input. */
+static int64
+rec_line(ImportState *st, CsvRecord *rec)
+{
+	return st->line_base + (int64) rec->line;
 }
 
 /* allocation callbacks of the parser: palloc in the given context */
@@ -703,12 +812,24 @@ static void
 run_as_owner_spi(ImportState *st, SPIPlanPtr plan, Datum *values,
 				 const char *nulls, int expect)
 {
+	ame_import_execute_as(st->owner, plan, values, nulls, expect);
+}
+
+/*
+ * ame_import_execute_as
+ *		Execute a prepared statement as the given role (the owner of the
+ *		bookkeeping tables), back to the caller's identity whatever happens.
+ */
+void
+ame_import_execute_as(Oid owner, SPIPlanPtr plan, Datum *values,
+					  const char *nulls, int expect)
+{
 	Oid			save_userid;
 	int			save_sec;
 	volatile int rc = 0;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(st->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
 		rc = SPI_execute_plan(plan, values, nulls, false, 0);
@@ -755,23 +876,31 @@ insert_batch(ImportState *st, const char *source_file)
 	return id;
 }
 
-/* Record the outcome in the batch row. */
+/*
+ * finish_batch
+ *		Record the outcome (or, for a chunk, the counts and the resume
+ *		point) in the batch row, and keep the row as the result.
+ */
 static void
 finish_batch(ImportState *st, const char *status, const char *message)
 {
 	char	   *sql;
 	SPIPlanPtr	plan;
-	Oid			types[7] = {UUIDOID, TEXTOID, INT4OID, INT4OID, INT4OID, TEXTOID,
-	INT4OID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[9] = {UUIDOID, TEXTOID, INT4OID, INT4OID, INT4OID, TEXTOID,
+	INT4OID, INT8OID, INT8OID};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n', 'n'};
+	bool		isnull;
+	Datum		row;
+	MemoryContext old;
 
-	sql = psprintf("UPDATE %s SET status = $2, total_records = $3, success_count = $4, "
-				   "error_count = $5, error_message = $6, skipped_count = $7 "
-				   "WHERE id OPERATOR(pg_catalog.=) $1",
+	sql = psprintf("UPDATE %s AS b SET status = $2, total_records = $3, success_count = $4, "
+				   "error_count = $5, error_message = $6, skipped_count = $7, "
+				   "resume_offset = $8, resume_line = $9 "
+				   "WHERE b.id OPERATOR(pg_catalog.=) $1 RETURNING b",
 				   quote_qualified_identifier(get_namespace_name(st->nspid),
 											  "import_batches"));
-	plan = SPI_prepare(sql, 7, types);
+	plan = SPI_prepare(sql, 9, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	values[0] = st->batch_id;
@@ -784,7 +913,30 @@ finish_batch(ImportState *st, const char *status, const char *message)
 	else
 		nulls[5] = 'n';
 	values[6] = Int32GetDatum((int32) Min(st->skipped, PG_INT32_MAX));
-	run_as_owner_spi(st, plan, values, nulls, SPI_OK_UPDATE);
+	if (st->chunk != NULL)
+	{
+		ImportChunk *c = st->chunk;
+
+		/* where the chunk stopped: the next one begins there */
+		c->total = st->total;
+		c->success = st->success;
+		c->failed = st->failed;
+		c->skipped = st->skipped;
+		values[7] = Int64GetDatum((int64) c->offset);
+		values[8] = Int64GetDatum(c->line);
+		nulls[7] = nulls[8] = ' ';
+	}
+	run_as_owner_spi(st, plan, values, nulls, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed != 1)
+		elog(ERROR, "updating the import batch returned %llu rows",
+			 (unsigned long long) SPI_processed);
+	row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "updating the import batch returned no row");
+	old = MemoryContextSwitchTo(st->caller);
+	st->result = datumCopy(row, false, -1);
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
 	SPI_freeplan(plan);
 }
 
@@ -1040,12 +1192,14 @@ capture_row(ImportState *st, PendingRow *row)
 
 /*
  * import_records
- *		Read every data record and import it or record why not.
+ *		Read every data record and import it or record why not; for a
+ *		chunk, up to its number of records, and note where it stopped.
  */
 static void
 import_records(ImportState *st)
 {
 	CsvRecord	rec;
+	int64		first = st->total;
 
 	st->rows_cap = 64;
 	st->rows = MemoryContextAlloc(st->cxt, sizeof(PendingRow) * st->rows_cap);
@@ -1054,10 +1208,41 @@ import_records(ImportState *st)
 
 	PG_TRY();
 	{
-		while (csv_parser_next(st->parser, &rec))
+		for (;;)
 		{
 			MemoryContext old;
 
+			if (st->chunk != NULL)
+			{
+				/* the next record begins here */
+				st->chunk->offset = input_offset(st);
+				st->chunk->line = st->line_base +
+					(int64) csv_parser_lines(st->parser) + 1;
+				if (st->total - first >= st->chunk->max_rows)
+				{
+					/* full: is there another record, for the next chunk? */
+					if (!csv_parser_next(st->parser, &rec))
+					{
+						st->chunk->offset = input_offset(st);
+						st->chunk->line = st->line_base +
+							(int64) csv_parser_lines(st->parser) + 1;
+						st->chunk->done = true;
+					}
+					break;
+				}
+			}
+			if (!csv_parser_next(st->parser, &rec))
+			{
+				if (st->chunk != NULL)
+				{
+					/* the end: past any empty lines after the last record */
+					st->chunk->offset = input_offset(st);
+					st->chunk->line = st->line_base +
+						(int64) csv_parser_lines(st->parser) + 1;
+					st->chunk->done = true;
+				}
+				break;
+			}
 			CHECK_FOR_INTERRUPTS();
 			old = MemoryContextSwitchTo(st->rowcxt);
 			handle_record(st, &rec);
@@ -1071,7 +1256,7 @@ import_records(ImportState *st)
 				progress_update(st);
 			else
 				pgstat_progress_update_param(PROGRESS_COPY_BYTES_PROCESSED,
-											 (int64) csv_parser_offset(st->parser));
+											 (int64) input_offset(st));
 		}
 		chunk_finish(st);
 	}
@@ -1113,9 +1298,10 @@ handle_record(ImportState *st, CsvRecord *rec)
 	const char *raw = rec->raw;
 
 	st->total++;
+	pgstat_progress_update_param(AME_PROGRESS_RECORDS_READ, st->total);
 	if (record_error(st, rec, sqlstate, &message))
 	{
-		queue_error(st, st->total, (int64) rec->line, sqlstate, message, rec,
+		queue_error(st, st->total, rec_line(st, rec), sqlstate, message, rec,
 					rec->raw, rec->raw_len);
 		return;
 	}
@@ -1138,7 +1324,7 @@ handle_record(ImportState *st, CsvRecord *rec)
 	row = &st->rows[st->nrows];
 	memset(row, 0, sizeof(PendingRow));
 	row->row_number = st->total;
-	row->line = (int64) rec->line;
+	row->line = rec_line(st, rec);
 	row->raw = raw;
 	row->raw_len = rec->raw_len;
 	row->state = ROW_PENDING;
@@ -1154,7 +1340,7 @@ handle_record(ImportState *st, CsvRecord *rec)
 			trim_span(&s, &len);
 			if (!lookup_customer(st, s, len, &row->customer_id))
 			{
-				queue_error(st, st->total, (int64) rec->line, "23503",
+				queue_error(st, st->total, rec_line(st, rec), "23503",
 							psprintf("customer number \"%s\" is not present in table \"ame_customers\"",
 									 pnstrdup(s, len)),
 							rec, rec->raw, rec->raw_len);
@@ -2105,21 +2291,36 @@ is_row_error(int sqlerrcode)
 
 /*
  * progress_start
- *		Report as COPY FROM does in pg_stat_progress_copy; called again
- *		after a subtransaction's abort, which ends the report.
+ *		Report as COPY FROM does in pg_stat_progress_copy, and, in slots
+ *		COPY leaves unused, what ame_import_progress() reads: a marker, the
+ *		batch id (two halves) and the counts COPY has no column for.
+ *		Called again after a subtransaction's abort, which ends the report.
  */
 static void
 progress_start(ImportState *st)
 {
 	const int	index[] = {PROGRESS_COPY_COMMAND, PROGRESS_COPY_TYPE,
-	PROGRESS_COPY_BYTES_TOTAL};
-	int64		val[3];
+		PROGRESS_COPY_BYTES_TOTAL, AME_PROGRESS_MARKER,
+	AME_PROGRESS_BATCH_HIGH, AME_PROGRESS_BATCH_LOW};
+	int64		val[6];
+	const uint8 *id = DatumGetUUIDP(st->batch_id)->data;
+	uint64		high = 0;
+	uint64		low = 0;
+	int			i;
 
+	for (i = 0; i < 8; i++)
+	{
+		high = (high << 8) | id[i];
+		low = (low << 8) | id[i + 8];
+	}
 	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, st->relid);
 	val[0] = PROGRESS_COPY_COMMAND_FROM;
 	val[1] = st->progress_type;
 	val[2] = (int64) st->total_bytes;
-	pgstat_progress_update_multi_param(3, index, val);
+	val[3] = AME_PROGRESS_MARKER_VALUE;
+	val[4] = (int64) high;
+	val[5] = (int64) low;
+	pgstat_progress_update_multi_param(6, index, val);
 	progress_update(st);
 }
 
@@ -2128,11 +2329,15 @@ progress_update(ImportState *st)
 {
 	const int	index[] = {PROGRESS_COPY_BYTES_PROCESSED,
 		PROGRESS_COPY_TUPLES_PROCESSED,
-	PROGRESS_COPY_TUPLES_EXCLUDED};
-	int64		val[3];
+		PROGRESS_COPY_TUPLES_EXCLUDED, AME_PROGRESS_RECORDS_READ,
+	AME_PROGRESS_FAILED, AME_PROGRESS_SKIPPED};
+	int64		val[6];
 
-	val[0] = st->parser ? (int64) csv_parser_offset(st->parser) : 0;
+	val[0] = st->parser ? (int64) input_offset(st) : (int64) st->offset_base;
 	val[1] = st->success;
 	val[2] = st->failed;
-	pgstat_progress_update_multi_param(3, index, val);
+	val[3] = st->total;
+	val[4] = st->failed;
+	val[5] = st->skipped;
+	pgstat_progress_update_multi_param(6, index, val);
 }

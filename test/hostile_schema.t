@@ -323,14 +323,15 @@ SELECT ame_disable_audit('hostile_things');
 DO $$BEGIN PERFORM ame_disable_audit(NULL); EXCEPTION WHEN invalid_parameter_value THEN NULL; END$$;
 SELECT ame_purge_audit_logs('100 years');
 -- the import, all three forms and all three types
-SELECT ame_import_csv(E'company_name,service_tier,phone\nImported Co,assure,555 222 3333\n', 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv(E'company_name,service_tier,phone\nImported Co,assure,555 222 3333\n', 'customers') \gset
 SELECT status FROM import_batches WHERE id = :'batch';
-SELECT ame_import_csv(convert_to(E'name,email,user_id\nTina,T@X.Example,00000000-0000-0000-0000-0000000000bb\n', 'UTF8'), 'technicians') AS batch \gset
+SELECT id AS batch FROM ame_import_csv_bytes(convert_to(E'name,email,user_id\nTina,T@X.Example,00000000-0000-0000-0000-0000000000bb\n', 'UTF8'), 'technicians') \gset
 SELECT status FROM import_batches WHERE id = :'batch';
-SELECT ame_import_csv(E'customer_number,device_name,ip_address\n' || c.customer_number || E',VAV-7,10.0.0.7\nNOPE-1,X,\n', 'devices') AS batch
-FROM ame_customers c WHERE c.company_name = 'Hostile Co' \gset
+SELECT i.id AS batch
+FROM ame_customers c, ame_import_csv(E'customer_number,device_name,ip_address\n' || c.customer_number || E',VAV-7,10.0.0.7\nNOPE-1,X,\n', 'devices') i
+WHERE c.company_name = 'Hostile Co' \gset
 SELECT status, success_count, error_count FROM import_batches WHERE id = :'batch';
-SELECT ame_import_csv_file(:'csvfile', 'customers') AS batch \gset
+SELECT id AS batch FROM ame_import_csv_file(:'csvfile', 'customers') \gset
 SELECT status FROM import_batches WHERE id = :'batch';
 -- deletes through every trigger
 DELETE FROM device_inventory;
@@ -369,11 +370,11 @@ SELECT pg_catalog.count(*) FROM service_tier_metrics;
 SELECT pg_catalog.count(*) FROM service_level_metrics;
 SELECT pg_catalog.count(*) FROM service_level_metrics_monthly;
 SELECT pg_catalog.count(*) FROM ame_record_history('ame_visits'::regclass, :'vid'::uuid);
-SELECT ame_import_csv(E'company_name,service_tier\nC Path Co,core\n'::text, 'customers'::text) AS b1 \gset
-SELECT ame_import_csv(pg_catalog.convert_to(E'name\nCarl\n'::text, 'UTF8'::name), 'technicians'::text) AS b2 \gset
+SELECT id AS b1 FROM ame_import_csv(E'company_name,service_tier\nC Path Co,core\n'::text, 'customers'::text) \gset
+SELECT id AS b2 FROM ame_import_csv_bytes(pg_catalog.convert_to(E'name\nCarl\n'::text, 'UTF8'::name), 'technicians'::text) \gset
 SELECT c.customer_number AS cnum FROM ame_customers c WHERE c.company_name OPERATOR(pg_catalog.=) 'C Path Co'::text \gset
-SELECT ame_import_csv(pg_catalog.concat(E'customer_number,device_name\n'::text, :'cnum'::text, E',D9\nNOPE-9,D0\n'::text),
-                      'devices'::text) AS b3 \gset
+SELECT id AS b3 FROM ame_import_csv(pg_catalog.concat(E'customer_number,device_name\n'::text, :'cnum'::text, E',D9\nNOPE-9,D0\n'::text),
+                      'devices'::text) \gset
 SELECT b.status FROM import_batches b
 WHERE b.id OPERATOR(pg_catalog.=) ANY (ARRAY[:'b1', :'b2', :'b3']::uuid[]);
 SELECT ame_purge_audit_logs('100 years'::interval);

@@ -16,7 +16,7 @@ CREATE TABLE tap.import_errors (LIKE public.import_errors);
 SELECT plan(16);
 
 SELECT has_function('public', 'ame_import_csv', ARRAY['text', 'text', 'text'], 'ame_import_csv(text) exists');
-SELECT has_function('public', 'ame_import_csv', ARRAY['bytea', 'text', 'text'], 'ame_import_csv(bytea) exists');
+SELECT has_function('public', 'ame_import_csv_bytes', ARRAY['bytea', 'text', 'text'], 'ame_import_csv_bytes(bytea) exists');
 SELECT has_function('public', 'ame_import_csv_file', ARRAY['text', 'text'], 'ame_import_csv_file exists');
 SELECT ok(NOT has_function_privilege('public', 'public.ame_import_csv(text, text, text)', 'EXECUTE'),
           'PUBLIC cannot run the text import');
@@ -29,8 +29,8 @@ SELECT throws_ok($$SELECT public.ame_import_csv(NULL::text, 'customers')$$, '220
                  'argument "data" must not be null', 'NULL data is 22023');
 
 CREATE TEMP TABLE b AS
-SELECT public.ame_import_csv(E'company_name,service_tier,email\nTap One,core,ONE@X.EXAMPLE\nTap Two,gold,\nTap Three,assure,x@y\n',
-                             'customers', 'tap.csv') AS id;
+SELECT id FROM public.ame_import_csv(E'company_name,service_tier,email\nTap One,core,ONE@X.EXAMPLE\nTap Two,gold,\nTap Three,assure,x@y\n',
+                             'customers', 'tap.csv');
 
 SELECT results_eq(
   $$SELECT status, total_records, success_count, error_count FROM public.import_batches WHERE id = (SELECT id FROM b)$$,
@@ -55,7 +55,7 @@ SELECT is((SELECT count(*) FROM tap.ame_customers) + (SELECT count(*) FROM tap.i
 
 -- a failed batch: the function returns, the batch says why
 CREATE TEMP TABLE f AS
-SELECT public.ame_import_csv(E'company_name\nTap Four\n', 'customers') AS id;
+SELECT id FROM public.ame_import_csv(E'company_name\nTap Four\n', 'customers');
 SELECT results_eq(
   $$SELECT status, total_records, error_message FROM public.import_batches WHERE id = (SELECT id FROM f)$$,
   $$VALUES ('failed'::text, 0, 'required column "service_tier" is missing from the header'::text)$$,
@@ -65,7 +65,7 @@ SELECT is((SELECT count(*) FROM public.ame_customers WHERE company_name = 'Tap F
 
 -- the bytea form turns invalid UTF-8 into a row error
 CREATE TEMP TABLE y AS
-SELECT public.ame_import_csv('\x6e616d650a4f6b0a4261ff640a'::bytea, 'technicians') AS id;
+SELECT id FROM public.ame_import_csv_bytes('\x6e616d650a4f6b0a4261ff640a'::bytea, 'technicians');
 SELECT results_eq(
   $$SELECT e.sqlstate, e.raw_data->>'name' FROM public.import_errors e WHERE e.batch_id = (SELECT id FROM y)$$,
   $$VALUES ('22021'::text, E'Ba\uFFFDd'::text)$$,

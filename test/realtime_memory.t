@@ -30,9 +30,9 @@ import() {
 LISTEN ame_realtime;
 BEGIN;
 $1
-SELECT ame_import_csv((SELECT 'customer_number,device_name' || E'\n' ||
+SELECT id AS batch FROM ame_import_csv((SELECT 'customer_number,device_name' || E'\n' ||
                               string_agg('MEM-1,dev-' || g, E'\n')
-                       FROM generate_series(1, $rows) g), 'devices') AS batch \gset
+                       FROM generate_series(1, $rows) g), 'devices') \gset
 SELECT 'batch ' || status || ' ' || success_count FROM import_batches WHERE id = :'batch';
 SELECT 'total ' || sum(total_bytes) FROM pg_backend_memory_contexts;
 WITH c AS (SELECT *, row_number() OVER () AS n FROM pg_backend_memory_contexts),

@@ -289,10 +289,14 @@ CREATE TABLE @extschema@.import_batches (
 	error_message text,
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	skipped_count integer NOT NULL DEFAULT 0,
+	resume_offset bigint,
+	resume_line bigint,
+	file_size bigint,
+	file_mtime timestamptz,
 	CONSTRAINT import_batches_pkey PRIMARY KEY (id),
 	CONSTRAINT valid_import_status
 		CHECK (status IN ('processing', 'completed', 'completed_with_errors',
-						  'failed')),
+						  'failed', 'interrupted')),
 	CONSTRAINT valid_import_type
 		CHECK (import_type IN ('customers', 'technicians', 'devices'))
 );
@@ -301,6 +305,14 @@ COMMENT ON TABLE @extschema@.import_batches IS
 'one row per CSV import: its file, type, status and counts';
 COMMENT ON COLUMN @extschema@.import_batches.skipped_count IS
 'records a BEFORE ROW trigger of the target suppressed (neither imported nor errors); success_count + error_count + skipped_count = total_records';
+COMMENT ON COLUMN @extschema@.import_batches.resume_offset IS
+'ame_import_csv_file_chunked: byte offset in the file of the first record not yet committed (the end of the file once completed); NULL for the one-transaction imports';
+COMMENT ON COLUMN @extschema@.import_batches.resume_line IS
+'ame_import_csv_file_chunked: the line number at resume_offset; NULL for the one-transaction imports';
+COMMENT ON COLUMN @extschema@.import_batches.file_size IS
+'ame_import_csv_file_chunked: the file''s size in bytes when the batch began (a resume refuses a changed file)';
+COMMENT ON COLUMN @extschema@.import_batches.file_mtime IS
+'ame_import_csv_file_chunked: the file''s modification time when the batch began (a resume refuses a changed file)';
 
 CREATE TABLE @extschema@.import_errors (
 	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
