@@ -765,7 +765,7 @@ AS $$
 			   p.param18 AS failed, p.param19 AS skipped,
 			   p.param1 AS bytes_processed, p.param2 AS bytes_total
 		FROM pg_catalog.pg_stat_get_progress_info('COPY') AS p
-		WHERE p.param14 OPERATOR(pg_catalog.=) 6385253::bigint
+		WHERE p.param14 OPERATOR(pg_catalog.=) 6384997::bigint  -- AME_PROGRESS_MARKER_VALUE (compat.h)
 		  AND p.datid OPERATOR(pg_catalog.=)
 			  (SELECT d.oid FROM pg_catalog.pg_database AS d
 			   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
@@ -794,7 +794,7 @@ AS $$
 		  AND l.database OPERATOR(pg_catalog.=)
 			  (SELECT d.oid FROM pg_catalog.pg_database AS d
 			   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-		  AND l.classid OPERATOR(pg_catalog.=) 1634559305::oid
+		  AND l.classid OPERATOR(pg_catalog.=) 1634559305::oid  -- AME_IMPORT_LOCK_KEY (import.h)
 		  AND l.objid OPERATOR(pg_catalog.=) pg_catalog.uuid_hash(b.id)::oid
 		  AND l.objsubid OPERATOR(pg_catalog.=) 2::smallint
 		  AND l.granted

@@ -290,11 +290,10 @@ lock_batch(ChunkedBatch *b, LOCKTAG *tag, bool new_batch)
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) AME_IMPORT_LOCK_KEY,
 						 (uint32) key, 2);
 	if (LockAcquire(tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
-		refuse(psprintf(new_batch ?
-						"import batch \"%s\" cannot take its advisory lock" :
-						"import batch \"%s\" is being run by another session",
-						batch_name(b)),
-			   NULL,
+		refuse(new_batch ?
+			   "the new import batch cannot take its advisory lock" :
+			   "import batch is being run by another session",
+			   psprintf("Batch %s is locked by another session.", batch_name(b)),
 			   new_batch ? "Another batch's lock has the same key; call again." :
 			   "Wait for that session to end it, or cancel it (ame_import_progress() shows its pid).");
 }
