@@ -397,7 +397,7 @@ check_file(ChunkedBatch *b, const char *path, struct stat *sb)
 		refuse(psprintf("file \"%s\" changed since import batch \"%s\" began",
 						path, batch_name(b)),
 			   psprintf("It had %lld bytes, modified at %s; it has %lld bytes, modified at %s.",
-						(long long) b->file_size, timestamptz_to_str(b->file_mtime),
+						(long long) b->file_size, pstrdup(timestamptz_to_str(b->file_mtime)),
 						(long long) now.st_size,
 						timestamptz_to_str(time_t_to_timestamptz(now.st_mtime))),
 			   "Import the file as a new batch (without batch_id); resuming could skip or repeat records.");
