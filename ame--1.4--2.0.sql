@@ -697,7 +697,7 @@ COMMENT ON COLUMN @extschema@.import_batches.file_mtime IS
 -- the result type changes: drop and create again, with the comments and the
 -- REVOKE of a fresh install; EXECUTE granted on the 1.4 functions is granted
 -- again on their 2.0 names (the bytea form's grants on ame_import_csv_bytes)
-SELECT pg_catalog.set_config('ame_upgrade.import_grants', pg_catalog.coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+SELECT pg_catalog.set_config('ame_upgrade.import_grants', COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
 		'function', CASE WHEN p.proname OPERATOR(pg_catalog.=) 'ame_import_csv_file'
 						 THEN 'ame_import_csv_file(text, text)'
 						 WHEN p.proargtypes[0] OPERATOR(pg_catalog.=) 'pg_catalog.bytea'::pg_catalog.regtype

@@ -92,7 +92,6 @@ DECLARE
   t0 timestamptz;
   x0 bigint;
   v text;
-  b uuid;
   ok bigint;
   bad bigint;
   r2 record;
@@ -113,11 +112,10 @@ BEGIN
         GET DIAGNOSTICS ok = ROW_COUNT;
         bad := 0;
       ELSE
-        b := public.ame_import_csv_file(
+        SELECT i.success_count, i.error_count INTO ok, bad
+        FROM public.ame_import_csv_file(
                CASE v WHEN 'ame' THEN '/tmp/ame_bench_clean.csv' ELSE '/tmp/ame_bench_bad.csv' END,
-               'customers');
-        SELECT success_count, error_count INTO ok, bad
-        FROM public.import_batches WHERE id = b;
+               'customers') AS i;
       END IF;
       COMMIT;
       INSERT INTO bench.timings
@@ -215,7 +213,7 @@ CREATE TABLE bench.memory (file text, rows bigint, vmhwm_kb bigint, rssshmem_kb 
 \c
 SET client_min_messages = warning;
 TRUNCATE public.ame_customers CASCADE;
-SELECT public.ame_import_csv_file('/tmp/ame_bench_clean.csv', 'customers') IS NOT NULL AS imported;
+SELECT id IS NOT NULL AS imported FROM public.ame_import_csv_file('/tmp/ame_bench_clean.csv', 'customers');
 INSERT INTO bench.memory
 SELECT '1x', :rows,
        substring(s FROM 'VmHWM:\s+(\d+)')::bigint, substring(s FROM 'RssShmem:\s+(\d+)')::bigint
@@ -223,7 +221,7 @@ FROM pg_read_file('/proc/' || pg_backend_pid() || '/status') s;
 \c
 SET client_min_messages = warning;
 TRUNCATE public.ame_customers CASCADE;
-SELECT public.ame_import_csv_file('/tmp/ame_bench_big.csv', 'customers') IS NOT NULL AS imported;
+SELECT id IS NOT NULL AS imported FROM public.ame_import_csv_file('/tmp/ame_bench_big.csv', 'customers');
 INSERT INTO bench.memory
 SELECT :'memory_factor' || 'x', :rows * :memory_factor,
        substring(s FROM 'VmHWM:\s+(\d+)')::bigint, substring(s FROM 'RssShmem:\s+(\d+)')::bigint

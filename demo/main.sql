@@ -181,9 +181,9 @@ DROP ROLE demo_app;
 
 \echo '== CSV import: demo/customers.csv, with some bad rows (docs/import.md)'
 \set csv `cat demo/customers.csv`
-SELECT id AS batch FROM ame_import_csv(:'csv', 'customers', 'demo/customers.csv') \gset
 SELECT source_file, status, total_records, success_count, error_count
-FROM import_batches WHERE id = :'batch';
+FROM ame_import_csv(:'csv', 'customers', 'demo/customers.csv');
+SELECT id AS batch FROM import_batches WHERE source_file = 'demo/customers.csv' \gset
 \echo '-- every record is imported or explained: the errors, with the line of the file'
 SELECT row_number, line_number, sqlstate,
        split_part(error_message, E'\n', 1) AS error,

@@ -133,8 +133,9 @@ WITH m AS (
 	WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' AND e.extname = 'ame'
 ), rel AS (SELECT c.* FROM m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid)
 SELECT x FROM (
-	SELECT 'function|' || p.proname || '(' || pg_get_function_arguments(p.oid) || ') RETURNS '
-		|| pg_get_function_result(p.oid) || '|' || p.proname || '|'
+	-- a procedure has no result: its key is the name and arguments
+	SELECT 'function|' || p.proname || '(' || pg_get_function_arguments(p.oid) || ')'
+		|| coalesce(' RETURNS ' || pg_get_function_result(p.oid), '') || '|' || p.proname || '|'
 		|| CASE WHEN has_function_privilege('public', p.oid, 'EXECUTE') THEN 'PUBLIC' ELSE '-' END
 	FROM m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
 	UNION ALL
