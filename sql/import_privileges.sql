@@ -37,7 +37,19 @@ SELECT count(*) AS batches_before FROM import_batches \gset
 SET ROLE ame_importer;
 SELECT ame_import_csv_file('/tmp/ame_import_regress_basic.csv', 'customers');
 \echo :LAST_ERROR_SQLSTATE
+-- so does the chunked procedure, once granted; and the progress reader
+-- needs its grant
+CALL ame_import_csv_file_chunked('/tmp/ame_import_regress_basic.csv', 'customers');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM ame_import_progress();
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
+GRANT EXECUTE ON PROCEDURE ame_import_csv_file_chunked(text, text, integer, uuid) TO ame_importer;
+SET ROLE ame_importer;
+CALL ame_import_csv_file_chunked('/tmp/ame_import_regress_basic.csv', 'customers');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+REVOKE ALL ON PROCEDURE ame_import_csv_file_chunked(text, text, integer, uuid) FROM ame_importer;
 SELECT count(*) - :batches_before AS batches_added FROM import_batches;
 SELECT status, total_records, success_count, error_count
 FROM import_batches WHERE id = :'batch';
