@@ -93,6 +93,7 @@ ame_import_csv_file_chunked(PG_FUNCTION_ARGS)
 {
 	CallContext *call = (CallContext *) fcinfo->context;
 	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext chunkcxt;
 	ResourceOwner resowner;
 	const ImportType *type;
 	ChunkedBatch b;
@@ -164,25 +165,30 @@ ame_import_csv_file_chunked(PG_FUNCTION_ARGS)
 		SPI_commit();
 		MemoryContextSwitchTo(cxt);
 
+		/* what a chunk allocates is freed after it: memory per chunk */
+		chunkcxt = AllocSetContextCreate(cxt, "ame import chunked",
+										 ALLOCSET_DEFAULT_SIZES);
+
 		while (!b.chunk.done)
 		{
 			ImportSource src = {0};
 			ErrorData  *volatile edata = NULL;
 
 			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(chunkcxt);
 			resowner = CurrentResourceOwner;
 			BeginInternalSubTransaction(NULL);
-			MemoryContextSwitchTo(cxt);
+			MemoryContextSwitchTo(chunkcxt);
 			PushActiveSnapshot(GetTransactionSnapshot());
 			PG_TRY();
 			{
-				check_file(&b, path, &sb);
 				ame_import_open_file(path, &src, &sb);
+				check_file(&b, path, &sb);
 				(void) ame_import_chunk(b.nspid, type, path, &src, &b.chunk);
 				FreeFile(src.file);
 				PopActiveSnapshot();
 				ReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(cxt);
+				MemoryContextSwitchTo(chunkcxt);
 				CurrentResourceOwner = resowner;
 			}
 			PG_CATCH();
@@ -207,6 +213,7 @@ ame_import_csv_file_chunked(PG_FUNCTION_ARGS)
 			SPI_commit();
 			MemoryContextSwitchTo(cxt);
 		}
+		MemoryContextDelete(chunkcxt);
 	}
 	PG_CATCH();
 	{
@@ -381,27 +388,21 @@ resume_batch(ChunkedBatch *b, const char *path, const ImportType *type,
 /*
  * check_file
  *		Resuming reads the file from a byte offset: refuse a file whose
- *		size or modification time is not what the batch began with.
+ *		size or modification time (now, as fstat of the open file gave
+ *		them) is not what the batch began with.
  */
 static void
-check_file(ChunkedBatch *b, const char *path, struct stat *sb)
+check_file(ChunkedBatch *b, const char *path, struct stat *now)
 {
-	struct stat now;
-
-	if (stat(path, &now) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat file \"%s\": %m", path)));
-	if ((int64) now.st_size != b->file_size ||
-		time_t_to_timestamptz(now.st_mtime) != b->file_mtime)
+	if ((int64) now->st_size != b->file_size ||
+		time_t_to_timestamptz(now->st_mtime) != b->file_mtime)
 		refuse(psprintf("file \"%s\" changed since import batch \"%s\" began",
 						path, batch_name(b)),
 			   psprintf("It had %lld bytes, modified at %s; it has %lld bytes, modified at %s.",
 						(long long) b->file_size, pstrdup(timestamptz_to_str(b->file_mtime)),
-						(long long) now.st_size,
-						timestamptz_to_str(time_t_to_timestamptz(now.st_mtime))),
+						(long long) now->st_size,
+						timestamptz_to_str(time_t_to_timestamptz(now->st_mtime))),
 			   "Import the file as a new batch (without batch_id); resuming could skip or repeat records.");
-	*sb = now;
 }
 
 /* Mark the batch interrupted, with the error that stopped it. */
