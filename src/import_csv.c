@@ -1254,9 +1254,6 @@ import_records(ImportState *st)
 				chunk_finish(st);
 			else if ((st->total % PROGRESS_EVERY) == 0)
 				progress_update(st);
-			else
-				pgstat_progress_update_param(PROGRESS_COPY_BYTES_PROCESSED,
-											 (int64) input_offset(st));
 		}
 		chunk_finish(st);
 	}
@@ -1298,7 +1295,15 @@ handle_record(ImportState *st, CsvRecord *rec)
 	const char *raw = rec->raw;
 
 	st->total++;
-	pgstat_progress_update_param(AME_PROGRESS_RECORDS_READ, st->total);
+	{
+		/* the record is read: another session sees it at once */
+		const int	index[] = {PROGRESS_COPY_BYTES_PROCESSED, AME_PROGRESS_RECORDS_READ};
+		int64		val[2];
+
+		val[0] = (int64) input_offset(st);
+		val[1] = st->total;
+		pgstat_progress_update_multi_param(2, index, val);
+	}
 	if (record_error(st, rec, sqlstate, &message))
 	{
 		queue_error(st, st->total, rec_line(st, rec), sqlstate, message, rec,
