@@ -106,12 +106,6 @@ ame_import_csv_file_chunked(PG_FUNCTION_ARGS)
 	bool		isnull = false;
 	bool		resuming = !PG_ARGISNULL(3);
 
-	if (call == NULL || !IsA(call, CallContext) || call->atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-				 errmsg("ame_import_csv_file_chunked() cannot run inside a transaction block"),
-				 errdetail("It commits after every chunk."),
-				 errhint("CALL it on its own, not inside BEGIN ... COMMIT or from a function.")));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -123,6 +117,13 @@ ame_import_csv_file_chunked(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"chunk_rows\" must be at least 1")));
 	ame_import_check_file_privilege();
+	/* the arguments are checked first: their errors do not depend on where */
+	if (call == NULL || !IsA(call, CallContext) || call->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("ame_import_csv_file_chunked() cannot run inside a transaction block"),
+				 errdetail("It commits after every chunk."),
+				 errhint("CALL it on its own, not inside BEGIN ... COMMIT or from a function.")));
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 

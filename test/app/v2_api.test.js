@@ -11,7 +11,7 @@
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { test } = require('./tap');
-const { rpc } = require('./pgrst');
+const { rpc, ident, schema } = require('./pgrst');
 const { db, owner, asAna, asOwner, failure, refusedToAna, visit } = require('./functions.test');
 
 const importsPending = (s) => (s.imports_v2 ? null : 'ame_import_csv_bytes(bytea,text,text) is not installed yet (helper "imports", 2.0)');
@@ -128,14 +128,22 @@ test('CALL ame_import_csv_file_chunked, ame_import_progress(batch_id): the batch
 	const file = path.join(dataDir, 'customers_basic.csv');
 	const before = (await owner('SELECT coalesce(max(created_at), \'-infinity\') AS t FROM import_batches'))[0].t;
 	const c = await db();
-	const res = await rpc(c, 'ame_import_csv_file_chunked', { path: file, import_type: 'customers', chunk_rows: 2 }, { role: null, call: 'call' });
-	const id = res.rows.length === 1 && res.rows[0].batch_id
-		? res.rows[0].batch_id
-		: (await owner('SELECT id FROM import_batches WHERE created_at > $1 ORDER BY created_at DESC LIMIT 1', [before]))[0].id;
+	// the procedure commits after each chunk: it is called on its own, not
+	// inside BEGIN (there it refuses with 2D000, having written nothing)
+	await failure(rpc(c, 'ame_import_csv_file_chunked', { path: file, import_type: 'customers', chunk_rows: 2 }, { role: null, call: 'call' }),
+		{ code: '2D000', status: 500 });
+	assert.equal((await owner('SELECT count(*)::int AS n FROM import_batches WHERE created_at > $1', [before]))[0].n, 0);
+	const res = await c.query(`CALL ${ident(schema)}.ame_import_csv_file_chunked(path => $1, import_type => $2, chunk_rows => $3)`,
+		[file, 'customers', 2]);
+	assert.equal(res.rows.length, 1);
+	const id = res.rows[0].batch_id;
+	assert.deepEqual(await owner('SELECT id FROM import_batches WHERE created_at > $1', [before]), [{ id }]);
 	const [batch] = await owner('SELECT * FROM import_batches WHERE id = $1', [id]);
 	assert.ok(['completed', 'completed_with_errors'].includes(batch.status), batch.status);
 	const { rows } = await asOwner('ame_import_progress', { batch_id: id });
 	assert.equal(rows.length, 1);
+	assert.equal(rows[0].status, batch.status);
+	assert.equal(rows[0].records_read, String(batch.total_records));
 	await failure(asOwner('ame_import_csv_file_chunked', { path: file, import_type: 'customers', chunk_rows: 0 }, { call: 'call' }),
 		{ code: '22023', status: 400 });
 });
