@@ -216,7 +216,7 @@ COMMENT ON COLUMN @extschema@.import_batches.source_file IS
 COMMENT ON COLUMN @extschema@.import_batches.import_type IS
 'customers, technicians or devices: the table imported into';
 COMMENT ON COLUMN @extschema@.import_batches.status IS
-'processing, completed, completed_with_errors or failed';
+'processing, completed, completed_with_errors, failed, or interrupted (a chunked import stopped by an error; resumable)';
 COMMENT ON COLUMN @extschema@.import_batches.total_records IS
 'the data records read (the header not counted)';
 COMMENT ON COLUMN @extschema@.import_batches.success_count IS

@@ -1,8 +1,6 @@
 'use strict';
 // test/app/run.js -- the node-postgres tests of test/app.t: loads the test
-// files, reads from the catalog which 2.0 functions are installed yet (the
-// tests of a contract that is not there yet print "# SKIP pending"), adds
-// the coverage check (every function of the extension that is not a
+// files, adds the coverage check (every function of the extension that is not a
 // trigger function is called by at least one test), and prints TAP.
 const fs = require('node:fs');
 const path = require('node:path');
@@ -61,15 +59,7 @@ test('the JavaScript excerpts of docs/app-guide.md are code of test/app', {}, as
 });
 
 (async () => {
-	const client = await connect();
-	// the 2.0 contract of API2.md, by area: present or not yet merged
-	const { rows: [state] } = await client.query(`
-		SELECT pg_catalog.to_regprocedure('ame_import_csv_bytes(bytea,text,text)') IS NOT NULL AS imports_v2,
-		       EXISTS (SELECT FROM pg_catalog.pg_proc
-		               WHERE oid = pg_catalog.to_regprocedure('ame_start_session(uuid,interval)')
-		                 AND proretset) AS sessions_v2`);
-	await client.end();
-	const failed = await run(state);
+	const failed = await run();
 	await close();
 	process.exitCode = failed > 0 ? 1 : 0;
 })().catch((err) => {

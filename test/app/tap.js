@@ -2,28 +2,21 @@
 // test/app/tap.js -- a tiny TAP producer for test/app.t: tests run one
 // after the other; the plan line comes first, so that a crash partway
 // shows up as "planned N but ran M" (scripts/test.sh counts every test
-// that did not run as a failure).  A test marked pending is printed as
-// "ok N - name # SKIP pending: why" and not run.
+// that did not run as a failure).
 const tests = [];
 
-// test(name, { covers: ['fn', ...], pending: fn-or-string }, async () => {...})
-// covers: the extension's functions the test calls (the coverage check);
-// pending: a reason, or a function of the catalog state returning one
+// test(name, { covers: ['fn', ...] }, async () => {...})
+// covers: the extension's functions the test calls (the coverage check)
 function test(name, opts, fn) {
-	tests.push({ name, covers: opts.covers || [], pending: opts.pending, fn });
+	tests.push({ name, covers: opts.covers || [], fn });
 }
 
-async function run(state) {
+async function run() {
 	console.log(`1..${tests.length}`);
 	let n = 0;
 	let failed = 0;
 	for (const t of tests) {
 		n++;
-		const pending = typeof t.pending === 'function' ? t.pending(state) : t.pending;
-		if (pending) {
-			console.log(`ok ${n} - ${t.name} # SKIP pending: ${pending}`);
-			continue;
-		}
 		try {
 			await t.fn();
 			console.log(`ok ${n} - ${t.name}`);

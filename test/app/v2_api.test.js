@@ -5,16 +5,13 @@
 // 22023, an ended or expired one 23514 ame_session_active, a closed visit
 // 23514 ame_visit_workflow) and the imports (ame_import_csv,
 // ame_import_csv_bytes, ame_import_csv_file return the batch's row; CALL
-// ame_import_csv_file_chunked, ame_import_progress).  Each area's tests are
-// "# SKIP pending" until its 2.0 functions are installed (run.js reads the
-// catalog); once merged they must pass.
+// ame_import_csv_file_chunked, ame_import_progress).
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { test } = require('./tap');
 const { rpc, ident, schema } = require('./pgrst');
 const { db, owner, asAna, asOwner, failure, refusedToAna, visit } = require('./functions.test');
 
-const importsPending = (s) => (s.imports_v2 ? null : 'ame_import_csv_bytes(bytea,text,text) is not installed yet (helper "imports", 2.0)');
 const sessionsOf = (v) => owner('SELECT count(*)::int AS n FROM ame_visit_sessions WHERE visit_id = $1', [v]);
 const dataDir = process.env.AME_DATA_DIR || path.resolve(__dirname, '../../data');
 
@@ -91,7 +88,7 @@ function assertBatch(row, { status, total, success, errors }) {
 	assert.match(row.id, /^[0-9a-f-]{36}$/);
 }
 
-test('ame_import_csv: the batch as a row; a bad import_type 22023 (400), no batch; Ana: 42501 (403)', { covers: ['ame_import_csv'], pending: importsPending }, async () => {
+test('ame_import_csv: the batch as a row; a bad import_type 22023 (400), no batch; Ana: 42501 (403)', { covers: ['ame_import_csv'] }, async () => {
 	const n = await batches();
 	const { rows } = await asOwner('ame_import_csv', { data: csv, import_type: 'customers', source_file: 'app.csv' });
 	assert.equal(rows.length, 1);
@@ -103,7 +100,7 @@ test('ame_import_csv: the batch as a row; a bad import_type 22023 (400), no batc
 	assert.equal(await batches(), n + 1);
 });
 
-test('ame_import_csv_bytes: raw bytes (a Buffer) with invalid UTF-8: the batch as a row, the bad record explained', { covers: ['ame_import_csv_bytes'], pending: importsPending }, async () => {
+test('ame_import_csv_bytes: raw bytes (a Buffer) with invalid UTF-8: the batch as a row, the bad record explained', { covers: ['ame_import_csv_bytes'] }, async () => {
 	const bytes = Buffer.concat([Buffer.from('company_name,service_tier\nBytes Co,core\n'), Buffer.from([0x42, 0xff, 0x2c]), Buffer.from('core\n')]);
 	const { rows } = await asOwner('ame_import_csv_bytes', { data: bytes, import_type: 'customers' });
 	assert.equal(rows.length, 1);
@@ -112,7 +109,7 @@ test('ame_import_csv_bytes: raw bytes (a Buffer) with invalid UTF-8: the batch a
 	await refusedToAna('ame_import_csv_bytes', { data: bytes, import_type: 'customers' });
 });
 
-test('ame_import_csv_file: a server file, the batch as a row; Ana: 42501 (403)', { covers: ['ame_import_csv_file'], pending: importsPending }, async () => {
+test('ame_import_csv_file: a server file, the batch as a row; Ana: 42501 (403)', { covers: ['ame_import_csv_file'] }, async () => {
 	const file = path.join(dataDir, 'technicians.csv');
 	const { rows } = await asOwner('ame_import_csv_file', { path: file, import_type: 'technicians' });
 	assert.equal(rows.length, 1);
@@ -121,10 +118,8 @@ test('ame_import_csv_file: a server file, the batch as a row; Ana: 42501 (403)',
 	await refusedToAna('ame_import_csv_file', { path: file, import_type: 'technicians' });
 });
 
-// CALL of a procedure: node-postgres and psql (PostgREST cannot CALL).  The
-// procedure's and the progress function's final shapes are the helper
-// "imports"' (API2.md): the lead checks these two tests when merging.
-test('CALL ame_import_csv_file_chunked, ame_import_progress(batch_id): the batch commits in chunks, progress by batch id', { covers: ['ame_import_csv_file_chunked', 'ame_import_progress'], pending: importsPending }, async () => {
+// CALL of a procedure: node-postgres and psql (PostgREST cannot CALL).
+test('CALL ame_import_csv_file_chunked, ame_import_progress(batch_id): the batch commits in chunks, progress by batch id', { covers: ['ame_import_csv_file_chunked', 'ame_import_progress'] }, async () => {
 	const file = path.join(dataDir, 'customers_basic.csv');
 	const n = await batches();
 	const c = await db();
