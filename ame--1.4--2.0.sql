@@ -830,3 +830,60 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+-- review3: the chunked import's lock has objsubid 3, a tag pg_advisory_lock()
+-- cannot take (no role can make a batch look running or block its resume)
+CREATE OR REPLACE FUNCTION @extschema@.ame_import_progress(batch_id uuid DEFAULT NULL)
+RETURNS TABLE (id uuid, status text, pid integer, records_read bigint,
+			   imported bigint, failed bigint, skipped bigint,
+			   bytes_processed bigint, bytes_total bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH live AS (
+		SELECT pg_catalog.lpad(pg_catalog.to_hex(p.param15), 16, '0')
+				   OPERATOR(pg_catalog.||)
+			   pg_catalog.lpad(pg_catalog.to_hex(p.param16), 16, '0') AS hex,
+			   p.pid, p.param17 AS records_read, p.param3 AS imported,
+			   p.param18 AS failed, p.param19 AS skipped,
+			   p.param1 AS bytes_processed, p.param2 AS bytes_total
+		FROM pg_catalog.pg_stat_get_progress_info('COPY') AS p
+		WHERE p.param14 OPERATOR(pg_catalog.=) 6384997::bigint  -- AME_PROGRESS_MARKER_VALUE (compat.h)
+		  AND p.datid OPERATOR(pg_catalog.=)
+			  (SELECT d.oid FROM pg_catalog.pg_database AS d
+			   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+	), running AS (
+		SELECT live.hex::uuid AS id, live.pid, live.records_read, live.imported,
+			   live.failed, live.skipped, live.bytes_processed, live.bytes_total
+		FROM live
+	)
+	SELECT r.id, 'processing'::text, r.pid, r.records_read, r.imported,
+		   r.failed, r.skipped, r.bytes_processed, r.bytes_total
+	FROM running AS r
+	WHERE $1 IS NULL OR r.id OPERATOR(pg_catalog.=) $1
+	UNION ALL
+	SELECT b.id,
+		   CASE WHEN b.status OPERATOR(pg_catalog.=) 'processing'
+					 AND b.resume_offset IS NOT NULL AND h.pid IS NULL
+				THEN 'interrupted' ELSE b.status END,
+		   h.pid, b.total_records::bigint, b.success_count::bigint,
+		   b.error_count::bigint, b.skipped_count::bigint,
+		   b.resume_offset, b.file_size
+	FROM @extschema@.import_batches AS b
+	LEFT JOIN LATERAL (
+		SELECT l.pid FROM pg_catalog.pg_locks AS l
+		WHERE b.resume_offset IS NOT NULL
+		  AND l.locktype OPERATOR(pg_catalog.=) 'advisory'
+		  AND l.database OPERATOR(pg_catalog.=)
+			  (SELECT d.oid FROM pg_catalog.pg_database AS d
+			   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+		  AND l.classid OPERATOR(pg_catalog.=) 1634559305::oid  -- AME_IMPORT_LOCK_KEY (import.h)
+		  AND l.objid OPERATOR(pg_catalog.=) pg_catalog.uuid_hash(b.id)::oid
+		  AND l.objsubid OPERATOR(pg_catalog.=) 3::smallint  -- AME_IMPORT_LOCK_SUBID: not pg_advisory_lock()'s
+		  AND l.granted
+		LIMIT 1
+	) AS h ON true
+	WHERE $1 IS NOT NULL AND b.id OPERATOR(pg_catalog.=) $1
+	  AND NOT EXISTS (SELECT FROM running AS r
+					  WHERE r.id OPERATOR(pg_catalog.=) b.id)
+$$;

@@ -14,7 +14,7 @@
  * import.
  *
  * While it runs, the session holds a session-level advisory lock on the
- * batch (pg_advisory_lock(AME_IMPORT_LOCK_KEY, uuid_hash(batch_id))).  An
+ * batch (an advisory lock tag that SQL cannot take, see import.h).  An
  * error in a chunk (a cancel, statement_timeout, a failed trigger, ...)
  * rolls that chunk back and marks the batch interrupted, with the error's
  * message, before the error leaves.  A backend that is terminated or
@@ -296,7 +296,7 @@ lock_batch(ChunkedBatch *b, LOCKTAG *tag, bool new_batch)
 	int32		key = DatumGetInt32(DirectFunctionCall1(uuid_hash, b->id));
 
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) AME_IMPORT_LOCK_KEY,
-						 (uint32) key, 2);
+						 (uint32) key, AME_IMPORT_LOCK_SUBID);
 	if (LockAcquire(tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
 		refuse(new_batch ?
 			   "the new import batch cannot take its advisory lock" :
