@@ -887,3 +887,44 @@ AS $$
 	  AND NOT EXISTS (SELECT FROM running AS r
 					  WHERE r.id OPERATOR(pg_catalog.=) b.id)
 $$;
+
+-- review3: the event trigger ame_audit_partition_collation finds the
+-- extension's schema by oid: renaming the schema must not fail every CREATE TABLE
+CREATE OR REPLACE FUNCTION @extschema@.ame_audit_partition_collation()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	rel pg_catalog.regclass;
+	col pg_catalog.name;
+BEGIN
+	FOR rel IN
+		SELECT r.oid::pg_catalog.regclass
+		FROM pg_catalog.pg_event_trigger_ddl_commands() d
+			 JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) d.objid
+		WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid
+		  AND r.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog."char"
+		  AND NOT r.relispartition
+		  -- the schema by its oid, not by name: a renamed schema must not
+		  -- fail every CREATE TABLE of the database
+		  AND r.relnamespace OPERATOR(pg_catalog.=)
+			  (SELECT e.extnamespace FROM pg_catalog.pg_extension e
+			   WHERE e.extname OPERATOR(pg_catalog.=) 'ame'::pg_catalog.name)
+		  AND r.relname::pg_catalog.text OPERATOR(pg_catalog.~) '^ame_audit_logs_y[0-9]{4}m[0-9]{2}$'::pg_catalog.text
+	LOOP
+		FOR col IN
+			SELECT a.attname FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid OPERATOR(pg_catalog.=) rel::pg_catalog.oid
+			  AND a.attname OPERATOR(pg_catalog.=) ANY ('{table_schema,table_name,operation}'::pg_catalog.name[])
+			  AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.text'::pg_catalog.regtype::pg_catalog.oid
+			  AND a.attcollation OPERATOR(pg_catalog.=) 'pg_catalog."C"'::pg_catalog.regcollation::pg_catalog.oid
+			  AND NOT a.attisdropped
+			ORDER BY a.attnum
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE pg_catalog.text COLLATE pg_catalog."default"',
+									  rel, col);
+		END LOOP;
+	END LOOP;
+END
+$fn$;
