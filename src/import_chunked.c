@@ -78,6 +78,7 @@ static void lock_batch(ChunkedBatch *b, LOCKTAG *tag, bool new_batch);
 static void check_file(ChunkedBatch *b, const char *path, struct stat *sb);
 static void mark_interrupted(ChunkedBatch *b, const char *message);
 static char *batch_name(ChunkedBatch *b);
+static TimestampTz stat_mtime(const struct stat *sb);
 static pg_noreturn void refuse(const char *message, const char *detail,
 							   const char *hint);
 
@@ -264,7 +265,7 @@ begin_batch(ChunkedBatch *b, const char *path, const ImportType *type,
 	MemoryContext old;
 
 	b->file_size = (int64) sb->st_size;
-	b->file_mtime = time_t_to_timestamptz(sb->st_mtime);
+	b->file_mtime = stat_mtime(sb);
 	values[0] = CStringGetTextDatum(path);
 	values[1] = CStringGetTextDatum(ame_import_type_name(type));
 	values[2] = Int64GetDatum(b->file_size);
@@ -396,14 +397,26 @@ static void
 check_file(ChunkedBatch *b, const char *path, struct stat *now)
 {
 	if ((int64) now->st_size != b->file_size ||
-		time_t_to_timestamptz(now->st_mtime) != b->file_mtime)
+		stat_mtime(now) != b->file_mtime)
 		refuse(psprintf("file \"%s\" changed since import batch \"%s\" began",
 						path, batch_name(b)),
 			   psprintf("It had %lld bytes, modified at %s; it has %lld bytes, modified at %s.",
 						(long long) b->file_size, pstrdup(timestamptz_to_str(b->file_mtime)),
 						(long long) now->st_size,
-						timestamptz_to_str(time_t_to_timestamptz(now->st_mtime))),
+						timestamptz_to_str(stat_mtime(now))),
 			   "Import the file as a new batch (without batch_id); resuming could skip or repeat records.");
+}
+
+/*
+ * stat_mtime
+ *		A file's modification time to the microsecond: a file rewritten
+ *		with the same size within the same second is another file.
+ */
+static TimestampTz
+stat_mtime(const struct stat *sb)
+{
+	return time_t_to_timestamptz(sb->st_mtime) +
+		(TimestampTz) (sb->st_mtim.tv_nsec / 1000);
 }
 
 /* Mark the batch interrupted, with the error that stopped it. */
