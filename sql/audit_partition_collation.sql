@@ -21,6 +21,15 @@ SELECT pg_temp.collations('public.ame_audit_logs_y2099m01');
 -- the same name in another schema is left alone
 CREATE TABLE elsewhere.ame_audit_logs_y2099m01 (table_schema text COLLATE "C");
 SELECT pg_temp.collations('elsewhere.ame_audit_logs_y2099m01');
+-- a role that is not the extension's owner creates tables as before,
+-- one of a month's name in its own schema too (left alone)
+CREATE ROLE ame_table_maker;
+GRANT CREATE, USAGE ON SCHEMA elsewhere TO ame_table_maker;
+SET ROLE ame_table_maker;
+CREATE TABLE elsewhere.mine (x int);
+CREATE TABLE elsewhere.ame_audit_logs_y2099m04 (operation text COLLATE "C");
+RESET ROLE;
+SELECT pg_temp.collations('elsewhere.ame_audit_logs_y2099m04');
 
 -- the extension's schema renamed: CREATE TABLE anywhere still works, and
 -- the trigger still finds the extension's schema by its oid
@@ -33,3 +42,4 @@ ALTER SCHEMA public_renamed RENAME TO public;
 
 DROP TABLE public.ame_audit_logs_y2099m01, public.ame_audit_logs_y2099m02;
 DROP SCHEMA elsewhere CASCADE;
+DROP ROLE ame_table_maker;
