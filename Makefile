@@ -42,7 +42,7 @@ REGRESS_AUDIT = audit audit_history audit_history_rls audit_batch audit_restore 
 	audit_log_shape audit_partitions audit_exclude audit_redact audit_partition_collation
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
 	import_field_size import_duplicates import_header import_devices \
-	import_file import_privileges import_triggers import_chunked import_chunked_lock
+	import_file import_privileges import_triggers import_chunked import_chunked_lock import_chunked_deferred
 REGRESS = install $(REGRESS_CORE) $(REGRESS_WORKFLOW) $(REGRESS_AUDIT) $(REGRESS_SESSIONS) $(REGRESS_IMPORT) uninstall
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION = customer_number session_cleanup audit_chain import_progress visit_workflow

@@ -36,6 +36,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -79,6 +80,7 @@ static void check_file(ChunkedBatch *b, const char *path, struct stat *sb);
 static void mark_interrupted(ChunkedBatch *b, const char *message);
 static char *batch_name(ChunkedBatch *b);
 static TimestampTz stat_mtime(const struct stat *sb);
+static void fire_deferred_triggers(void);
 static pg_noreturn void refuse(const char *message, const char *detail,
 							   const char *hint);
 
@@ -188,6 +190,7 @@ ame_import_csv_file_chunked(PG_FUNCTION_ARGS)
 				check_file(&b, path, &sb);
 				(void) ame_import_chunk(b.nspid, type, path, &src, &b.chunk);
 				FreeFile(src.file);
+				fire_deferred_triggers();
 				PopActiveSnapshot();
 				ReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(chunkcxt);
@@ -417,6 +420,23 @@ stat_mtime(const struct stat *sb)
 {
 	return time_t_to_timestamptz(sb->st_mtime) +
 		(TimestampTz) (sb->st_mtim.tv_nsec / 1000);
+}
+
+/*
+ * fire_deferred_triggers
+ *		Fire the chunk's deferred triggers now, as SET CONSTRAINTS ALL
+ *		IMMEDIATE does, inside the chunk's subtransaction: one that fails
+ *		then interrupts the batch like any error of the chunk, instead of
+ *		failing the commit, which cannot mark the batch.
+ */
+static void
+fire_deferred_triggers(void)
+{
+	ConstraintsSetStmt *stmt = makeNode(ConstraintsSetStmt);
+
+	stmt->constraints = NIL;
+	stmt->deferred = false;
+	AfterTriggerSetState(stmt);
 }
 
 /* Mark the batch interrupted, with the error that stopped it. */
