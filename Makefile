@@ -39,10 +39,10 @@ REGRESS_CORE = schema fk_restrict identity normalize updated_at views trigger_mi
 REGRESS_WORKFLOW = workflow service_levels
 REGRESS_SESSIONS = sessions cleanup rls realtime realtime_rls realtime_bulk realtime_mute realtime_cleanup cron
 REGRESS_AUDIT = audit audit_history audit_history_rls audit_batch audit_restore audit_reentry \
-	audit_log_shape audit_partitions audit_exclude audit_redact
+	audit_log_shape audit_partitions audit_exclude audit_redact audit_partition_collation
 REGRESS_IMPORT = import_csv import_quoting import_ragged import_encoding \
 	import_field_size import_duplicates import_header import_devices \
-	import_file import_privileges import_triggers import_chunked
+	import_file import_privileges import_triggers import_chunked import_chunked_lock import_chunked_deferred
 REGRESS = install $(REGRESS_CORE) $(REGRESS_WORKFLOW) $(REGRESS_AUDIT) $(REGRESS_SESSIONS) $(REGRESS_IMPORT) uninstall
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION = customer_number session_cleanup audit_chain import_progress visit_workflow

@@ -830,3 +830,101 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+-- review3: the chunked import's lock has objsubid 3, a tag pg_advisory_lock()
+-- cannot take (no role can make a batch look running or block its resume)
+CREATE OR REPLACE FUNCTION @extschema@.ame_import_progress(batch_id uuid DEFAULT NULL)
+RETURNS TABLE (id uuid, status text, pid integer, records_read bigint,
+			   imported bigint, failed bigint, skipped bigint,
+			   bytes_processed bigint, bytes_total bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH live AS (
+		SELECT pg_catalog.lpad(pg_catalog.to_hex(p.param15), 16, '0')
+				   OPERATOR(pg_catalog.||)
+			   pg_catalog.lpad(pg_catalog.to_hex(p.param16), 16, '0') AS hex,
+			   p.pid, p.param17 AS records_read, p.param3 AS imported,
+			   p.param18 AS failed, p.param19 AS skipped,
+			   p.param1 AS bytes_processed, p.param2 AS bytes_total
+		FROM pg_catalog.pg_stat_get_progress_info('COPY') AS p
+		WHERE p.param14 OPERATOR(pg_catalog.=) 6384997::bigint  -- AME_PROGRESS_MARKER_VALUE (compat.h)
+		  AND p.datid OPERATOR(pg_catalog.=)
+			  (SELECT d.oid FROM pg_catalog.pg_database AS d
+			   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+	), running AS (
+		SELECT live.hex::uuid AS id, live.pid, live.records_read, live.imported,
+			   live.failed, live.skipped, live.bytes_processed, live.bytes_total
+		FROM live
+	)
+	SELECT r.id, 'processing'::text, r.pid, r.records_read, r.imported,
+		   r.failed, r.skipped, r.bytes_processed, r.bytes_total
+	FROM running AS r
+	WHERE $1 IS NULL OR r.id OPERATOR(pg_catalog.=) $1
+	UNION ALL
+	SELECT b.id,
+		   CASE WHEN b.status OPERATOR(pg_catalog.=) 'processing'
+					 AND b.resume_offset IS NOT NULL AND h.pid IS NULL
+				THEN 'interrupted' ELSE b.status END,
+		   h.pid, b.total_records::bigint, b.success_count::bigint,
+		   b.error_count::bigint, b.skipped_count::bigint,
+		   b.resume_offset, b.file_size
+	FROM @extschema@.import_batches AS b
+	LEFT JOIN LATERAL (
+		SELECT l.pid FROM pg_catalog.pg_locks AS l
+		WHERE b.resume_offset IS NOT NULL
+		  AND l.locktype OPERATOR(pg_catalog.=) 'advisory'
+		  AND l.database OPERATOR(pg_catalog.=)
+			  (SELECT d.oid FROM pg_catalog.pg_database AS d
+			   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+		  AND l.classid OPERATOR(pg_catalog.=) 1634559305::oid  -- AME_IMPORT_LOCK_KEY (import.h)
+		  AND l.objid OPERATOR(pg_catalog.=) pg_catalog.uuid_hash(b.id)::oid
+		  AND l.objsubid OPERATOR(pg_catalog.=) 3::smallint  -- AME_IMPORT_LOCK_SUBID: not pg_advisory_lock()'s
+		  AND l.granted
+		LIMIT 1
+	) AS h ON true
+	WHERE $1 IS NOT NULL AND b.id OPERATOR(pg_catalog.=) $1
+	  AND NOT EXISTS (SELECT FROM running AS r
+					  WHERE r.id OPERATOR(pg_catalog.=) b.id)
+$$;
+
+-- review3: the event trigger ame_audit_partition_collation finds the
+-- extension's schema by oid: renaming the schema must not fail every CREATE TABLE
+CREATE OR REPLACE FUNCTION @extschema@.ame_audit_partition_collation()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	rel pg_catalog.regclass;
+	col pg_catalog.name;
+BEGIN
+	FOR rel IN
+		SELECT r.oid::pg_catalog.regclass
+		FROM pg_catalog.pg_event_trigger_ddl_commands() d
+			 JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) d.objid
+		WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid
+		  AND r.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog."char"
+		  AND NOT r.relispartition
+		  -- the schema by its oid, not by name: a renamed schema must not
+		  -- fail every CREATE TABLE of the database
+		  AND r.relnamespace OPERATOR(pg_catalog.=)
+			  (SELECT e.extnamespace FROM pg_catalog.pg_extension e
+			   WHERE e.extname OPERATOR(pg_catalog.=) 'ame'::pg_catalog.name)
+		  AND r.relname::pg_catalog.text OPERATOR(pg_catalog.~) '^ame_audit_logs_y[0-9]{4}m[0-9]{2}$'::pg_catalog.text
+	LOOP
+		FOR col IN
+			SELECT a.attname FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid OPERATOR(pg_catalog.=) rel::pg_catalog.oid
+			  AND a.attname OPERATOR(pg_catalog.=) ANY ('{table_schema,table_name,operation}'::pg_catalog.name[])
+			  AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.text'::pg_catalog.regtype::pg_catalog.oid
+			  AND a.attcollation OPERATOR(pg_catalog.=) 'pg_catalog."C"'::pg_catalog.regcollation::pg_catalog.oid
+			  AND NOT a.attisdropped
+			ORDER BY a.attnum
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE pg_catalog.text COLLATE pg_catalog."default"',
+									  rel, col);
+		END LOOP;
+	END LOOP;
+END
+$fn$;

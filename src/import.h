@@ -50,10 +50,14 @@ typedef struct ImportChunk
 
 /*
  * The batch's advisory lock, held (at session level) by the session that
- * runs a chunked import: pg_advisory_lock(AME_IMPORT_LOCK_KEY,
- * uuid_hash(batch_id)), as pg_locks shows it to ame_import_progress().
+ * runs a chunked import: key AME_IMPORT_LOCK_KEY, uuid_hash(batch_id), as
+ * pg_locks shows it to ame_import_progress() (classid, objid, objsubid).
+ * Its objsubid is 3: pg_advisory_lock() makes only 1 (a bigint key) and 2
+ * (two integer keys), so no role can take it from SQL, to make a batch
+ * look run by a session or to block its resume.
  */
 #define AME_IMPORT_LOCK_KEY		0x616D6549	/* "ameI" */
+#define AME_IMPORT_LOCK_SUBID	3
 
 extern const ImportType *ame_import_lookup_type(text *type);
 extern const char *ame_import_type_name(const ImportType *type);

@@ -14,7 +14,7 @@
  * import.
  *
  * While it runs, the session holds a session-level advisory lock on the
- * batch (pg_advisory_lock(AME_IMPORT_LOCK_KEY, uuid_hash(batch_id))).  An
+ * batch (an advisory lock tag that SQL cannot take, see import.h).  An
  * error in a chunk (a cancel, statement_timeout, a failed trigger, ...)
  * rolls that chunk back and marks the batch interrupted, with the error's
  * message, before the error leaves.  A backend that is terminated or
@@ -36,6 +36,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -78,6 +79,8 @@ static void lock_batch(ChunkedBatch *b, LOCKTAG *tag, bool new_batch);
 static void check_file(ChunkedBatch *b, const char *path, struct stat *sb);
 static void mark_interrupted(ChunkedBatch *b, const char *message);
 static char *batch_name(ChunkedBatch *b);
+static TimestampTz stat_mtime(const struct stat *sb);
+static void fire_deferred_triggers(void);
 static pg_noreturn void refuse(const char *message, const char *detail,
 							   const char *hint);
 
@@ -187,6 +190,7 @@ ame_import_csv_file_chunked(PG_FUNCTION_ARGS)
 				check_file(&b, path, &sb);
 				(void) ame_import_chunk(b.nspid, type, path, &src, &b.chunk);
 				FreeFile(src.file);
+				fire_deferred_triggers();
 				PopActiveSnapshot();
 				ReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(chunkcxt);
@@ -264,7 +268,7 @@ begin_batch(ChunkedBatch *b, const char *path, const ImportType *type,
 	MemoryContext old;
 
 	b->file_size = (int64) sb->st_size;
-	b->file_mtime = time_t_to_timestamptz(sb->st_mtime);
+	b->file_mtime = stat_mtime(sb);
 	values[0] = CStringGetTextDatum(path);
 	values[1] = CStringGetTextDatum(ame_import_type_name(type));
 	values[2] = Int64GetDatum(b->file_size);
@@ -296,7 +300,7 @@ lock_batch(ChunkedBatch *b, LOCKTAG *tag, bool new_batch)
 	int32		key = DatumGetInt32(DirectFunctionCall1(uuid_hash, b->id));
 
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) AME_IMPORT_LOCK_KEY,
-						 (uint32) key, 2);
+						 (uint32) key, AME_IMPORT_LOCK_SUBID);
 	if (LockAcquire(tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
 		refuse(new_batch ?
 			   "the new import batch cannot take its advisory lock" :
@@ -396,14 +400,43 @@ static void
 check_file(ChunkedBatch *b, const char *path, struct stat *now)
 {
 	if ((int64) now->st_size != b->file_size ||
-		time_t_to_timestamptz(now->st_mtime) != b->file_mtime)
+		stat_mtime(now) != b->file_mtime)
 		refuse(psprintf("file \"%s\" changed since import batch \"%s\" began",
 						path, batch_name(b)),
 			   psprintf("It had %lld bytes, modified at %s; it has %lld bytes, modified at %s.",
 						(long long) b->file_size, pstrdup(timestamptz_to_str(b->file_mtime)),
 						(long long) now->st_size,
-						timestamptz_to_str(time_t_to_timestamptz(now->st_mtime))),
+						timestamptz_to_str(stat_mtime(now))),
 			   "Import the file as a new batch (without batch_id); resuming could skip or repeat records.");
+}
+
+/*
+ * stat_mtime
+ *		A file's modification time to the microsecond: a file rewritten
+ *		with the same size within the same second is another file.
+ */
+static TimestampTz
+stat_mtime(const struct stat *sb)
+{
+	return time_t_to_timestamptz(sb->st_mtime) +
+		(TimestampTz) (sb->st_mtim.tv_nsec / 1000);
+}
+
+/*
+ * fire_deferred_triggers
+ *		Fire the chunk's deferred triggers now, as SET CONSTRAINTS ALL
+ *		IMMEDIATE does, inside the chunk's subtransaction: one that fails
+ *		then interrupts the batch like any error of the chunk, instead of
+ *		failing the commit, which cannot mark the batch.
+ */
+static void
+fire_deferred_triggers(void)
+{
+	ConstraintsSetStmt *stmt = makeNode(ConstraintsSetStmt);
+
+	stmt->constraints = NIL;
+	stmt->deferred = false;
+	AfterTriggerSetState(stmt);
 }
 
 /* Mark the batch interrupted, with the error that stopped it. */

@@ -393,7 +393,11 @@ BEGIN
 		WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid
 		  AND r.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog."char"
 		  AND NOT r.relispartition
-		  AND r.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace::pg_catalog.oid
+		  -- the schema by its oid, not by name: a renamed schema must not
+		  -- fail every CREATE TABLE of the database
+		  AND r.relnamespace OPERATOR(pg_catalog.=)
+			  (SELECT e.extnamespace FROM pg_catalog.pg_extension e
+			   WHERE e.extname OPERATOR(pg_catalog.=) 'ame'::pg_catalog.name)
 		  AND r.relname::pg_catalog.text OPERATOR(pg_catalog.~) '^ame_audit_logs_y[0-9]{4}m[0-9]{2}$'::pg_catalog.text
 	LOOP
 		FOR col IN

@@ -82,7 +82,7 @@ AS $$
 			   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
 		  AND l.classid OPERATOR(pg_catalog.=) 1634559305::oid  -- AME_IMPORT_LOCK_KEY (import.h)
 		  AND l.objid OPERATOR(pg_catalog.=) pg_catalog.uuid_hash(b.id)::oid
-		  AND l.objsubid OPERATOR(pg_catalog.=) 2::smallint
+		  AND l.objsubid OPERATOR(pg_catalog.=) 3::smallint  -- AME_IMPORT_LOCK_SUBID: not pg_advisory_lock()'s
 		  AND l.granted
 		LIMIT 1
 	) AS h ON true
