@@ -178,7 +178,6 @@ ame_import_csv_file_chunked(PG_FUNCTION_ARGS)
 			ImportSource src = {0};
 			ErrorData  *volatile edata = NULL;
 
-			CHECK_FOR_INTERRUPTS();
 			MemoryContextReset(chunkcxt);
 			resowner = CurrentResourceOwner;
 			BeginInternalSubTransaction(NULL);
@@ -186,6 +185,8 @@ ame_import_csv_file_chunked(PG_FUNCTION_ARGS)
 			PushActiveSnapshot(GetTransactionSnapshot());
 			PG_TRY();
 			{
+				/* a cancel between chunks marks the batch as one inside */
+				CHECK_FOR_INTERRUPTS();
 				ame_import_open_file(path, &src, &sb);
 				check_file(&b, path, &sb);
 				(void) ame_import_chunk(b.nspid, type, path, &src, &b.chunk);
