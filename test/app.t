@@ -5,8 +5,7 @@
 # request.jwt.claims, SELECT * FROM "public"."fn"("arg" := $1, ...).  The
 # tests are test/app/*.test.js (node, with the pg module that
 # scripts/setup.sh installs into test/app/node_modules from the committed
-# package-lock.json); test/app/run.js prints their TAP.  Tests of the 2.0
-# contract that is not installed yet print "# SKIP pending".
+# package-lock.json); test/app/run.js prints their TAP.
 #
 # Runs in database ame_tap (pg_cron lives there, for the schedule
 # functions), made fresh and left empty again; makes the roles anon and
@@ -17,7 +16,7 @@
 set -u
 cd "$(dirname "$0")/.."
 db=ame_tap
-export PGDATABASE=$db AME_DATA_DIR=$PWD/data
+export PGDATABASE=$db
 
 fail() {	# a prerequisite is missing: one planned test, failed
 	echo "1..1"
@@ -33,8 +32,15 @@ cleanup() {
 	psql -X -q -d postgres -c 'DROP ROLE IF EXISTS anon' -c 'DROP ROLE IF EXISTS authenticated' >/dev/null 2>&1
 	createdb $db
 }
+# the server reads the files of the server-file imports: a copy of data/
+# it can read wherever the tree is (a clone under /root is not)
+datadir=$(mktemp -d /tmp/ame-app-data.XXXXXX)
+cp data/*.csv "$datadir"/
+chmod 755 "$datadir"
+chmod 644 "$datadir"/*.csv
+export PGDATABASE=$db AME_DATA_DIR=$datadir
 cleanup
-trap cleanup EXIT
+trap 'cleanup; rm -rf "$datadir"' EXIT
 log=$(mktemp /tmp/ame-app.XXXXXX)
 if ! psql -X -q -v ON_ERROR_STOP=1 -d $db \
 	-c 'CREATE EXTENSION IF NOT EXISTS pg_cron' -c 'CREATE EXTENSION ame' \
